@@ -1,0 +1,1 @@
+"""Frontends: saved models (NIR/HDF5, the neurocc text language) -> IR."""

@@ -1,0 +1,1 @@
+"""Runtime: JAX simulators (reference and circuit-level), verification, deployment hooks."""

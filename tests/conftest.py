@@ -1,0 +1,19 @@
+"""Shared fixtures: where the real NIR files live (``../shared/models`` beside the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MODELS = Path(os.environ.get("NEUROCC_SHARED_MODELS", REPO.parent / "shared" / "models"))
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """Folder of the real NIR files; CI clones the repo with ``shared/`` beside it."""
+    if not SHARED_MODELS.is_dir():
+        pytest.fail(f"shared models not found at {SHARED_MODELS}; set NEUROCC_SHARED_MODELS")
+    return SHARED_MODELS
