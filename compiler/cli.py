@@ -52,11 +52,11 @@ def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text networ
             dt: float = DT_OPTION, reset: str = RESET_OPTION,
             refractory: float = REFRACTORY_OPTION) -> None:
     """Summarise a model: populations, parameters, connectivity, and what a chip would need."""
-    from neurocc.backends.target import load_target
+    from neurocc.backends.target import load_target, shipped_targets
     from .inspect import summarize
 
     net = _load(model, dt, reset, refractory)
-    summary = summarize(net, [load_target("dynapse1"), load_target("dynapse2")])
+    summary = summarize(net, [load_target(name) for name in shipped_targets()])
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
         return

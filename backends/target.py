@@ -1,0 +1,686 @@
+"""Targets as data: everything a compiler pass may know about a chip, loaded from a JSON file.
+
+A pass never names a chip; it reads a :class:`Target`. The two shipped targets live beside this
+module (``dynapse1/target.json``, ``dynapse2/target.json``); any other file of the same format can
+be given by path. Every fact in them is transcribed from ``shared/hardware/README.md`` (and, for the
+DYNAP-SE2 bias generator, the vendor-measured table copied into ``dynapse2/biasgen.json``).
+
+Vocabulary shared with the passes:
+
+* A bias's *role* is the circuit current it realises: ``I_tau_mem``, ``I_gain_mem``, ``I_dc``,
+  ``I_ref``, ``I_pulse``, ``I_spkthr`` for the neuron; ``I_tau_syn.<TYPE>``, ``I_gain_syn.<TYPE>``
+  per synapse type; ``I_w.<TYPE>`` (weight bias per type, ``count`` weights) or ``I_w_base.<k>``
+  (base weight currents, ``base_sum`` weights). Biases the compiler does not drive have no role.
+* Facts the sources disagree on are *options* (``options`` in the file, each with a default);
+  ``load_target(..., options={...})`` picks another choice. Option values are substituted into bias
+  names written ``{option_name}``; the option ``shunting_type`` names the shunting inhibitory type.
+* Bias currents: ``table[transistor][coarse, fine] * scale[bias]``. ``base_times_fine`` generators
+  build the table from ``base[coarse] * fine / fine_max``; ``table`` generators read a measured one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from neurocc.compiler.errors import TargetError
+
+BACKENDS_DIR = Path(__file__).resolve().parent
+FORMAT = "neurocc-target/1"
+ADDRESSING_SCHEMES = ("tag", "core_neuron")
+WEIGHT_SCHEMES = ("base_sum", "count")
+SIGNS = ("excitatory", "inhibitory")
+SPEEDS = ("fast", "slow")
+#: Roles every target must realise with a bias (the spike threshold only when it is adjustable).
+NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse")
+
+
+@dataclass(frozen=True)
+class CircuitConstants:
+    """Physical constants of the DPI circuits (SI units)."""
+
+    U_T: float
+    kappa_n: float
+    kappa_p: float
+    I_0: float
+    V_th: float
+    capacitance: Mapping[str, float]
+
+    @property
+    def kappa(self) -> float:
+        """Mean subthreshold slope, used in ``tau = C * U_T / (kappa * I_tau)``."""
+        return (self.kappa_n + self.kappa_p) / 2
+
+
+@dataclass(frozen=True)
+class BiasSpec:
+    """One per-core bias: its name, transistor type (``N``/``P``), role and table scale factor."""
+
+    name: str
+    transistor: str
+    role: str | None
+    scale: float
+
+
+@dataclass(frozen=True)
+class SynapseType:
+    """A synapse (dendrite) type: hardware code, sign, shunting or not, speed, capacitance."""
+
+    name: str
+    code: int
+    sign: str
+    shunting: bool
+    speed: str | None
+    capacitance: float
+
+    @property
+    def tau_role(self) -> str:
+        return f"I_tau_syn.{self.name}"
+
+    @property
+    def gain_role(self) -> str:
+        return f"I_gain_syn.{self.name}"
+
+    @property
+    def weight_role(self) -> str:
+        return f"I_w.{self.name}"
+
+
+@dataclass(frozen=True, eq=False)
+class BiasGenerator:
+    """Coarse/fine current generator: ``tables[transistor][coarse, fine]`` in amperes."""
+
+    coarse_max: int
+    fine_max: int
+    tables: Mapping[str, np.ndarray]
+
+    def current(self, transistor: str, coarse: Any, fine: Any) -> np.ndarray:
+        """Table current (before the bias's scale factor); vectorised over coarse and fine."""
+        return self.tables[transistor][np.asarray(coarse), np.asarray(fine)]
+
+
+@dataclass(frozen=True)
+class Addressing:
+    """How events are keyed: ``tag`` (explicit tag per SRAM entry) or ``core_neuron``."""
+
+    scheme: str
+    tag_bits: int | None
+    #: Where a tag must be unambiguous (``receiving_core``: among the events reaching one core).
+    tag_scope: str | None
+    core_bits: int | None
+    neuron_bits: int | None
+    virtual_core: bool
+    chip_id_in_cam: bool
+    #: (core, neuron) addresses no neuron may use as a source on any chip.
+    forbidden_sources: tuple[tuple[int, int], ...]
+
+    @property
+    def tags(self) -> int | None:
+        """Number of distinct tags per receiving core (``tag`` scheme)."""
+        return None if self.tag_bits is None else 2 ** self.tag_bits
+
+
+@dataclass(frozen=True)
+class WeightScheme:
+    """``base_sum``: ``bases`` currents per core, a ``mask_bits`` mask per CAM entry.
+    ``count``: one weight bias per (core, synapse type), integer counts of repeated entries."""
+
+    scheme: str
+    bases: int
+    mask_bits: int
+    repeats_add: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A chip family and board size as the compiler passes see it; see :func:`load_target`."""
+
+    name: str
+    description: str
+    path: Path
+    chips: int
+    chips_per_board: int
+    board_grid: tuple[int, int]
+    cores_per_chip: int
+    neurons_per_core: int
+    #: Layout of the cores on a chip and of the neurons in a core, where the facts give one.
+    core_grid: tuple[int, int] | None
+    neuron_grid: tuple[int, int] | None
+    cam_per_neuron: int
+    sram_per_neuron: int
+    sram_usable: int
+    hop_range: tuple[int, int]
+    hop_encoding: str
+    core_mask_bits: int
+    addressing: Addressing
+    weights: WeightScheme
+    synapse_types: tuple[SynapseType, ...]
+    biases: tuple[BiasSpec, ...]
+    spike_threshold_adjustable: bool
+    generator: BiasGenerator
+    circuit: CircuitConstants
+    options: Mapping[str, str]
+    _bias_by_name: Mapping[str, BiasSpec] = field(repr=False)
+    _bias_by_role: Mapping[str, BiasSpec] = field(repr=False)
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def total_cores(self) -> int:
+        return self.chips * self.cores_per_chip
+
+    @property
+    def neurons_per_chip(self) -> int:
+        return self.cores_per_chip * self.neurons_per_core
+
+    @property
+    def total_neurons(self) -> int:
+        return self.chips * self.neurons_per_chip
+
+    # -- chip grid ---------------------------------------------------------------------------
+    def chip_xy(self, chip: int) -> tuple[int, int]:
+        """Grid position of ``chip``: boards of ``board_grid`` chips tile a near-square grid."""
+        if not 0 <= chip < self.chips:
+            raise TargetError(f"chip {chip} does not exist", where=self.name,
+                              fix=f"chips are numbered 0..{self.chips - 1}")
+        return _chip_xy(chip, self.chips, self.chips_per_board, self.board_grid)
+
+    def hops(self, src: int, dst: int) -> tuple[int, int]:
+        """Relative hops ``(dx, dy)`` from chip ``src`` to chip ``dst``."""
+        (x0, y0), (x1, y1) = self.chip_xy(src), self.chip_xy(dst)
+        return x1 - x0, y1 - y0
+
+    def hop_distance(self, src: int, dst: int) -> int:
+        """Manhattan distance in chips (the number of chip-to-chip links an event crosses)."""
+        dx, dy = self.hops(src, dst)
+        return abs(dx) + abs(dy)
+
+    def in_hop_range(self, src: int, dst: int) -> bool:
+        lo, hi = self.hop_range
+        return all(lo <= d <= hi for d in self.hops(src, dst))
+
+    # -- biases and synapse types ---------------------------------------------------------------
+    def bias(self, name: str) -> BiasSpec:
+        try:
+            return self._bias_by_name[name]
+        except KeyError:
+            raise TargetError(f"no bias named {name!r}", where=self.name,
+                              fix=f"use one of {sorted(self._bias_by_name)}") from None
+
+    def bias_for_role(self, role: str) -> BiasSpec | None:
+        """The bias that realises circuit current ``role``, or None (fixed or absent circuit)."""
+        return self._bias_by_role.get(role)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(self._bias_by_role)
+
+    def synapse_type(self, name: str) -> SynapseType:
+        for st in self.synapse_types:
+            if st.name == name:
+                return st
+        raise TargetError(f"no synapse type named {name!r}", where=self.name,
+                          fix=f"use one of {[s.name for s in self.synapse_types]}")
+
+    def synapse_type_by_code(self, code: int) -> SynapseType:
+        for st in self.synapse_types:
+            if st.code == code:
+                return st
+        raise TargetError(f"no synapse type with code {code}", where=self.name,
+                          fix=f"codes are {[s.code for s in self.synapse_types]}")
+
+    def bias_current(self, name: str, coarse: Any, fine: Any) -> Any:
+        """Current (A) that bias ``name`` delivers at ``(coarse, fine)``; vectorised."""
+        spec = self.bias(name)
+        coarse, fine = np.asarray(coarse), np.asarray(fine)
+        if np.any((coarse < 0) | (coarse > self.generator.coarse_max)) or \
+                np.any((fine < 0) | (fine > self.generator.fine_max)):
+            raise TargetError(f"({coarse}, {fine}) is not a valid (coarse, fine) pair",
+                              where=f"{self.name} bias {name}",
+                              fix=f"coarse in 0..{self.generator.coarse_max}, "
+                                  f"fine in 0..{self.generator.fine_max}")
+        value = self.generator.current(spec.transistor, coarse, fine) * spec.scale
+        return float(value) if value.ndim == 0 else value
+
+    def bias_range(self, name: str) -> tuple[float, float]:
+        """Smallest positive and largest current bias ``name`` can deliver."""
+        spec = self.bias(name)
+        table = self.generator.tables[spec.transistor] * spec.scale
+        return float(table[table > 0].min()), float(table.max())
+
+
+def _chip_xy(chip: int, chips: int, per_board: int, grid: tuple[int, int]) -> tuple[int, int]:
+    boards = math.ceil(chips / per_board)
+    board_cols = math.ceil(math.sqrt(boards))
+    board, local = divmod(chip, per_board)
+    by, bx = divmod(board, board_cols)
+    ly, lx = divmod(local, grid[0])
+    return bx * grid[0] + lx, by * grid[1] + ly
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_target(name_or_path: str | Path, *, chips: int | None = None,
+                sram_usable: int | None = None,
+                options: Mapping[str, str] | None = None) -> Target:
+    """Load a shipped target by name (``dynapse1``, ``dynapse2``) or any target file by path.
+
+    ``chips`` overrides the board size (boards tile the chip grid; every chip pair must stay within
+    the hop range). ``sram_usable`` overrides the fan-out entries the compiler may use.
+    ``options`` picks choices for the facts the sources disagree on (see the file's ``options``).
+    """
+    path = _resolve(name_or_path)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise TargetError(f"not valid JSON: {exc.msg} at line {exc.lineno}", where=str(path),
+                          fix="fix the JSON syntax of the target file") from None
+    return _Reader(raw, path).target(chips=chips, sram_usable=sram_usable, options=options or {})
+
+
+def shipped_targets() -> tuple[str, ...]:
+    """Names of the targets shipped beside this module."""
+    return tuple(sorted(p.parent.name for p in BACKENDS_DIR.glob("*/target.json")))
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if text in shipped_targets():
+        return BACKENDS_DIR / text / "target.json"
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    raise TargetError(f"unknown target {text!r}", where=text,
+                      fix=f"use one of {list(shipped_targets())} or the path of a target JSON file")
+
+
+_MISSING = object()
+
+
+class _Reader:
+    """Typed access to the raw JSON with errors naming the field's path and the fix."""
+
+    def __init__(self, raw: Any, path: Path):
+        self.raw = raw
+        self.path = path
+
+    def fail(self, field_path: str, message: str, fix: str) -> TargetError:
+        return TargetError(f"field {field_path!r}: {message}", where=str(self.path), fix=fix)
+
+    def get(self, obj: Any, key: str, kind: type | tuple[type, ...], at: str,
+            default: Any = _MISSING) -> Any:
+        fpath = f"{at}.{key}" if at else key
+        if not isinstance(obj, dict):
+            raise self.fail(at or "<root>", f"is {type(obj).__name__}, expected an object",
+                            fix="write it as a JSON object {...}")
+        if key not in obj:
+            if default is not _MISSING:
+                return default
+            raise self.fail(fpath, "is missing", fix=f"add {key!r} to {at or 'the top level'}")
+        value = obj[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(fpath, f"is {value!r} ({type(value).__name__}), expected {names}",
+                            fix=f"write {fpath} as a JSON {names}")
+        return value
+
+    def positive_int(self, obj: Any, key: str, at: str) -> int:
+        value = self.get(obj, key, int, at)
+        if value <= 0:
+            raise self.fail(f"{at}.{key}" if at else key, f"is {value}, expected > 0",
+                            fix="use a positive integer")
+        return value
+
+    def int_pair(self, obj: Any, key: str, at: str) -> tuple[int, int]:
+        value = self.get(obj, key, list, at)
+        fpath = f"{at}.{key}" if at else key
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                      for v in value):
+            raise self.fail(fpath, f"is {value!r}, expected two integers", fix="write [a, b]")
+        return value[0], value[1]
+
+    def choice(self, obj: Any, key: str, choices: tuple[str, ...], at: str) -> str:
+        value = self.get(obj, key, str, at)
+        if value not in choices:
+            raise self.fail(f"{at}.{key}", f"is {value!r}", fix=f"use one of {list(choices)}")
+        return value
+
+    # -- the target ------------------------------------------------------------------------------
+    def target(self, *, chips: int | None, sram_usable: int | None,
+               options: Mapping[str, str]) -> Target:
+        raw = self.raw
+        fmt = self.get(raw, "format", str, "")
+        if fmt != FORMAT:
+            raise self.fail("format", f"is {fmt!r}", fix=f"this loader reads {FORMAT!r}")
+        name = self.get(raw, "name", str, "")
+        chosen = self.options(options)
+        board = self.get(raw, "board", dict, "")
+        per_board = self.positive_int(board, "chips", "board")
+        grid = self.int_pair(board, "grid", "board")
+        if grid[0] * grid[1] != per_board or min(grid) <= 0:
+            raise self.fail("board.grid", f"{list(grid)} does not hold {per_board} chips",
+                            fix="make the grid's columns x rows equal board.chips")
+        routing = self.get(raw, "routing", dict, "")
+        hop_range = self.int_pair(routing, "hop_range", "routing")
+        if not hop_range[0] <= 0 <= hop_range[1]:
+            raise self.fail("routing.hop_range", f"{list(hop_range)} excludes 0",
+                            fix="write [lowest, highest] relative hop, e.g. [-7, 7]")
+        n_chips = self.positive_int(raw, "chips", "")
+        if chips is not None:
+            if not isinstance(chips, int) or chips <= 0:
+                raise TargetError(f"chips={chips!r} is not a positive integer", where=name,
+                                  fix="ask for at least one chip")
+            n_chips = chips
+        self.check_grid(name, n_chips, per_board, grid, hop_range, from_option=chips is not None)
+        sram = self.get(raw, "sram", dict, "")
+        entries = self.positive_int(sram, "entries", "sram")
+        usable = self.positive_int(sram, "usable", "sram")
+        if sram_usable is not None:
+            usable = sram_usable
+        if not (isinstance(usable, int) and 1 <= usable <= entries):
+            raise TargetError(f"sram_usable={usable!r} is outside 1..{entries}", where=name,
+                              fix=f"a neuron has {entries} SRAM (fan-out) entries")
+        cores = self.positive_int(raw, "cores_per_chip", "")
+        neurons = self.positive_int(raw, "neurons_per_core", "")
+        types = self.synapse_types(chosen)
+        generator, scales = self.generator()
+        biases = self.biases(chosen, scales)
+        by_role = {b.role: b for b in biases if b.role is not None}
+        weights = self.weights()
+        spike = self.get(raw, "spike_threshold", dict, "")
+        adjustable = self.get(spike, "adjustable", bool, "spike_threshold")
+        self.check_roles(types, by_role, weights, adjustable)
+        return Target(
+            name=name,
+            description=self.get(raw, "description", str, "", default=""),
+            path=self.path,
+            chips=n_chips,
+            chips_per_board=per_board,
+            board_grid=grid,
+            cores_per_chip=cores,
+            neurons_per_core=neurons,
+            core_grid=self.layout("core_grid", cores),
+            neuron_grid=self.layout("neuron_grid", neurons),
+            cam_per_neuron=self.positive_int(raw, "cam_per_neuron", ""),
+            sram_per_neuron=entries,
+            sram_usable=usable,
+            hop_range=hop_range,
+            hop_encoding=self.choice(routing, "hop_encoding", ("signed", "sign_magnitude"),
+                                     "routing"),
+            core_mask_bits=self.positive_int(routing, "core_mask_bits", "routing"),
+            addressing=self.addressing(),
+            weights=weights,
+            synapse_types=types,
+            biases=biases,
+            spike_threshold_adjustable=adjustable,
+            generator=generator,
+            circuit=self.circuit(),
+            options=MappingProxyType(dict(chosen)),
+            _bias_by_name=MappingProxyType({b.name: b for b in biases}),
+            _bias_by_role=MappingProxyType(by_role),
+        )
+
+    def check_grid(self, name: str, chips: int, per_board: int, grid: tuple[int, int],
+                   hop_range: tuple[int, int], from_option: bool) -> None:
+        xy = np.array([_chip_xy(c, chips, per_board, grid) for c in range(chips)])
+        span = int((xy.max(axis=0) - xy.min(axis=0)).max())
+        reach = min(-hop_range[0], hop_range[1])
+        if span > reach:
+            most = _max_chips(per_board, grid, reach)
+            message = (f"{chips} chips span {span + 1} chips of the grid but events reach only "
+                       f"{reach} hops (hop range {list(hop_range)}): at most {most} chips")
+            if from_option:
+                raise TargetError(message, where=name, fix=f"ask for at most {most} chips")
+            raise self.fail("chips", message, fix=f"use at most {most} chips")
+
+    def layout(self, key: str, count: int) -> tuple[int, int] | None:
+        if key not in self.raw:
+            return None
+        grid = self.int_pair(self.raw, key, "")
+        if grid[0] * grid[1] != count or min(grid) <= 0:
+            raise self.fail(key, f"{list(grid)} does not hold {count}",
+                            fix="make columns x rows equal the count it lays out")
+        return grid
+
+    def options(self, given: Mapping[str, str]) -> dict[str, str]:
+        declared = self.get(self.raw, "options", dict, "", default={})
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise TargetError(f"unknown target option(s) {unknown}", where=str(self.path),
+                              fix=f"this target has options {sorted(declared)}")
+        chosen = {}
+        for key, spec in declared.items():
+            at = f"options.{key}"
+            choices = tuple(self.get(spec, "choices", list, at))
+            default = self.get(spec, "default", str, at)
+            if default not in choices:
+                raise self.fail(f"{at}.default", f"{default!r} is not among {list(choices)}",
+                                fix="make the default one of the choices")
+            value = given.get(key, default)
+            if value not in choices:
+                raise TargetError(f"option {key}={value!r} is not among {list(choices)}",
+                                  where=str(self.path), fix=f"use one of {list(choices)}")
+            chosen[key] = value
+        return chosen
+
+    def synapse_types(self, chosen: Mapping[str, str]) -> tuple[SynapseType, ...]:
+        items = self.get(self.raw, "synapse_types", list, "")
+        if not items:
+            raise self.fail("synapse_types", "is empty", fix="list at least one synapse type")
+        shunting_choice = chosen.get("shunting_type")
+        out = []
+        for i, item in enumerate(items):
+            at = f"synapse_types[{i}]"
+            name = self.get(item, "name", str, at)
+            sign = self.choice(item, "sign", SIGNS, at)
+            if shunting_choice is not None:
+                shunting = name == shunting_choice
+            elif sign == "excitatory":
+                shunting = self.get(item, "shunting", bool, at, default=False)
+            else:
+                shunting = self.get(item, "shunting", bool, at)
+            speed = self.get(item, "speed", (str, type(None)), at, default=None)
+            if speed is not None and speed not in SPEEDS:
+                raise self.fail(f"{at}.speed", f"is {speed!r}", fix=f"use one of {list(SPEEDS)}")
+            cap = self.get(item, "capacitance_F", float, at)
+            if not cap > 0:
+                raise self.fail(f"{at}.capacitance_F", f"is {cap}", fix="use a positive value")
+            out.append(SynapseType(name=name, code=self.get(item, "code", int, at), sign=sign,
+                                   shunting=shunting and sign == "inhibitory", speed=speed,
+                                   capacitance=float(cap)))
+        for attr in ("name", "code"):
+            values = [getattr(t, attr) for t in out]
+            dup = sorted({v for v in values if values.count(v) > 1}, key=str)
+            if dup:
+                raise self.fail("synapse_types", f"duplicate {attr}s {dup}",
+                                fix=f"give every synapse type a distinct {attr}")
+        if shunting_choice is not None and shunting_choice not in [t.name for t in out
+                                                                   if t.sign == "inhibitory"]:
+            raise self.fail("options.shunting_type", f"{shunting_choice!r} is not an inhibitory "
+                            f"synapse type", fix="choose an inhibitory type")
+        return tuple(out)
+
+    def generator(self) -> tuple[BiasGenerator, Mapping[str, float] | None]:
+        """The generator and, for a measured table, its per-bias scale factors."""
+        at = "bias_generator"
+        spec = self.get(self.raw, at, dict, "")
+        c_lo, c_hi = self.int_pair(spec, "coarse", at)
+        f_lo, f_hi = self.int_pair(spec, "fine", at)
+        if c_lo != 0 or f_lo != 0 or c_hi < 0 or f_hi <= 0:
+            raise self.fail(f"{at}.coarse/fine", f"ranges [{c_lo}, {c_hi}] / [{f_lo}, {f_hi}]",
+                            fix="ranges start at 0 and the fine range is not empty")
+        formula = self.choice(spec, "formula", ("base_times_fine", "table"), at)
+        if formula == "base_times_fine":
+            base = self.get(spec, "base_A", list, at)
+            if len(base) != c_hi + 1 or not all(isinstance(b, (int, float)) for b in base):
+                raise self.fail(f"{at}.base_A", f"has {len(base)} entries",
+                                fix=f"give one number per coarse value ({c_hi + 1})")
+            table = np.outer(np.asarray(base, float), np.arange(f_hi + 1) / f_hi)
+            tables, scales = {"N": table, "P": table}, None
+        else:
+            tables, scales = self.measured_tables(spec, c_hi, f_hi)
+        dip = float(self.get(spec, "fine_dip_tolerance", float, at, default=0.0))
+        for transistor, table in tables.items():
+            self.check_table(table, f"{at} table {transistor}", dip)
+            table.setflags(write=False)
+        generator = BiasGenerator(coarse_max=c_hi, fine_max=f_hi, tables=MappingProxyType(tables))
+        return generator, scales
+
+    def measured_tables(self, spec: Any, c_hi: int, f_hi: int
+                        ) -> tuple[dict[str, np.ndarray], Mapping[str, float]]:
+        path = self.path.parent / self.get(spec, "table_file", str, "bias_generator")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise self.fail("bias_generator.table_file", f"cannot be read ({exc})",
+                            fix="point table_file at the bias table JSON beside the target"
+                            ) from None
+        currents = self.get(data, "current_A", dict, "table_file")
+        tables = {}
+        for transistor in ("N", "P"):
+            rows = self.get(currents, transistor, dict, "table_file.current_A")
+            try:
+                table = np.array([rows[str(c)] for c in range(c_hi + 1)], dtype=float)
+            except (KeyError, ValueError, TypeError):
+                table = None
+            if table is None or table.shape != (c_hi + 1, f_hi + 1):
+                raise self.fail(f"table_file.current_A.{transistor}",
+                                f"is not {c_hi + 1} rows of {f_hi + 1} numbers",
+                                fix="give one row per coarse value, one number per fine value")
+            tables[transistor] = table
+        return tables, self.get(data, "scale_factor", dict, "table_file")
+
+    def check_table(self, table: np.ndarray, at: str, dip: float) -> None:
+        if not np.all(np.isfinite(table)) or np.any(table < 0):
+            raise self.fail(at, "holds a negative or non-finite current",
+                            fix="currents are finite amperes >= 0")
+        steps = np.diff(table[:, 1:], axis=0)
+        if np.any(steps <= 0):
+            c, f = np.argwhere(steps <= 0)[0]
+            raise self.fail(at, f"is not increasing in coarse: coarse {c + 1} gives "
+                            f"{table[c + 1, f + 1]:.3g} A <= coarse {c} {table[c, f + 1]:.3g} A "
+                            f"at fine {f + 1}", fix="coarse steps must raise the current")
+        prev, nxt = table[:, :-1], table[:, 1:]
+        drop = np.where(prev > 0, (prev - nxt) / np.where(prev > 0, prev, 1), 0.0)
+        if np.any(drop > dip):
+            c, f = np.argwhere(drop > dip)[0]
+            raise self.fail(at, f"is not monotonic in fine: coarse {c}, fine {f} -> {f + 1} "
+                            f"drops by {drop[c, f]:.1%} (tolerance {dip:.1%})",
+                            fix="check the table rows, or raise bias_generator.fine_dip_tolerance "
+                                "if the measured table really dips")
+
+    def biases(self, chosen: Mapping[str, str], scales: Mapping[str, float] | None
+               ) -> tuple[BiasSpec, ...]:
+        items = self.get(self.raw, "biases", list, "")
+        out = []
+        for i, item in enumerate(items):
+            at = f"biases[{i}]"
+            template = self.get(item, "name", str, at)
+            try:
+                name = template.format(**chosen)
+            except KeyError as exc:
+                raise self.fail(f"{at}.name", f"uses undeclared option {exc}",
+                                fix="declare the option under 'options'") from None
+            transistor = self.choice(item, "type", ("N", "P"), at)
+            if name[-2:] in ("_N", "_P") and name[-1] != transistor:
+                raise self.fail(f"{at}.type", f"is {transistor} but {name} ends in {name[-2:]}",
+                                fix="make the type match the name's _N/_P suffix")
+            role = self.get(item, "role", (str, type(None)), at, default=None)
+            if scales is None:
+                scale = 1.0
+            else:
+                key = self.get(item, "scale_key", str, at, default=template)
+                if key not in scales:
+                    raise self.fail(f"{at}", f"{key} has no scale factor in the bias table",
+                                    fix="add it to scale_factor or set scale_key")
+                scale = float(scales[key])
+            out.append(BiasSpec(name=name, transistor=transistor, role=role, scale=scale))
+        for attr in ("name", "role"):
+            values = [getattr(b, attr) for b in out if getattr(b, attr) is not None]
+            dup = sorted({v for v in values if values.count(v) > 1})
+            if dup:
+                raise self.fail("biases", f"duplicate {attr}s {dup}",
+                                fix=f"each bias needs a distinct {attr}")
+        return tuple(out)
+
+    def weights(self) -> WeightScheme:
+        at = "weights"
+        spec = self.get(self.raw, at, dict, "")
+        scheme = self.choice(spec, "scheme", WEIGHT_SCHEMES, at)
+        repeats = self.get(spec, "repeats_add", bool, at)
+        if scheme == "base_sum":
+            bases = self.positive_int(spec, "bases", at)
+            bits = self.positive_int(spec, "mask_bits", at)
+            if bits != bases:
+                raise self.fail(f"{at}.mask_bits", f"{bits} bits for {bases} base currents",
+                                fix="one mask bit per base current")
+            return WeightScheme(scheme=scheme, bases=bases, mask_bits=bits, repeats_add=repeats)
+        return WeightScheme(scheme=scheme, bases=0, mask_bits=0, repeats_add=repeats)
+
+    def addressing(self) -> Addressing:
+        at = "addressing"
+        spec = self.get(self.raw, at, dict, "")
+        scheme = self.choice(spec, "scheme", ADDRESSING_SCHEMES, at)
+        if scheme == "tag":
+            return Addressing(scheme=scheme, tag_bits=self.positive_int(spec, "tag_bits", at),
+                              tag_scope=self.choice(spec, "unique_per", ("receiving_core",), at),
+                              core_bits=None, neuron_bits=None, virtual_core=False,
+                              chip_id_in_cam=False, forbidden_sources=())
+        forbidden = self.get(spec, "forbidden_sources", list, at, default=[])
+        if not all(isinstance(p, list) and len(p) == 2 for p in forbidden):
+            raise self.fail(f"{at}.forbidden_sources", f"is {forbidden!r}",
+                            fix="list [core, neuron] pairs")
+        return Addressing(scheme=scheme, tag_bits=None, tag_scope=None,
+                          core_bits=self.positive_int(spec, "core_bits", at),
+                          neuron_bits=self.positive_int(spec, "neuron_bits", at),
+                          virtual_core=self.get(spec, "virtual_core", bool, at),
+                          chip_id_in_cam=self.get(spec, "chip_id_in_cam", bool, at),
+                          forbidden_sources=tuple((int(c), int(n)) for c, n in forbidden))
+
+    def circuit(self) -> CircuitConstants:
+        at = "circuit"
+        spec = self.get(self.raw, at, dict, "")
+        values = {k: float(self.get(spec, k, float, at))
+                  for k in ("U_T", "kappa_n", "kappa_p", "I_0", "V_th")}
+        caps = self.get(spec, "capacitance_F", dict, at)
+        for key in ("mem", "ref", "pulse"):
+            self.get(caps, key, float, f"{at}.capacitance_F")
+        bad = [k for k, v in {**values, **caps}.items()
+               if not (isinstance(v, (int, float)) and v > 0)]
+        if bad:
+            raise self.fail(at, f"{bad} must be positive numbers", fix="use SI units > 0")
+        return CircuitConstants(**values, capacitance=MappingProxyType(
+            {k: float(v) for k, v in caps.items()}))
+
+    def check_roles(self, types: tuple[SynapseType, ...], by_role: Mapping[str, BiasSpec],
+                    weights: WeightScheme, spike_adjustable: bool) -> None:
+        needed = list(NEURON_ROLES) + (["I_spkthr"] if spike_adjustable else [])
+        for st in types:
+            needed += [st.tau_role, st.gain_role]
+            if weights.scheme == "count":
+                needed.append(st.weight_role)
+        needed += [f"I_w_base.{k}" for k in range(weights.bases)]
+        missing = [r for r in needed if r not in by_role]
+        if missing:
+            raise self.fail("biases", f"no bias realises {missing}",
+                            fix="give the bias that sets each of these currents its 'role'")
+        if not spike_adjustable and "I_spkthr" in by_role:
+            raise self.fail("spike_threshold.adjustable", "is false but a bias has role I_spkthr",
+                            fix="make them agree")
+
+
+def _max_chips(per_board: int, grid: tuple[int, int], reach: int) -> int:
+    chips = 1
+    while True:
+        xy = np.array([_chip_xy(c, chips + 1, per_board, grid) for c in range(chips + 1)])
+        if int((xy.max(axis=0) - xy.min(axis=0)).max()) > reach or chips > 4096:
+            return chips
+        chips += 1

@@ -1,0 +1,312 @@
+"""Parameter classes: groups of neurons that can share one core's biases.
+
+A core's neurons share every bias, so two neurons may share a core only if one value per bias
+serves both. For a role (a core-level current) with tolerance ``t`` and precision floor ``u`` a
+representative current ``v`` *serves* a neuron requesting ``x`` when
+
+    |v - x| <= t * max(x, u)
+
+i.e. a relative error of at most ``t``, measured against ``u`` for currents below it. The floor is 0
+(purely relative) except where only absolute precision matters: the DC current, whose error shifts
+the drive ``v_leak + bias`` by ``r_m * dI / S``, so its floor is the current of a unit drive
+(see :func:`neurocc.compiler.circuits.precision_floors`). Both ends of the serving window,
+``x - t*max(x, u)`` and ``x + t*max(x, u)``, grow with ``x``, so the requests one value ``v``
+serves form an interval: a class is a box in the space of core-level currents (one axis per role
+the target realises with a bias) and the task is to cover every neuron's point with as few boxes
+as possible. Representatives are taken from the currents the bias generator can produce, so the
+tolerance holds for the *realised* values and bias assignment reproduces them exactly.
+
+Method:
+
+1. Identical requests merge (unique rows). Roles a population does not use (e.g. an inhibitory
+   synapse's time constant where no inhibitory synapse arrives) are "don't care".
+2. Greedy box covering. The seed is the uncovered point that is smallest on the widest axis that
+   every point uses (ties broken on the next axes). The box starts, on each axis, at the largest
+   representable value serving the seed; coordinate ascent then moves one axis at a time to the
+   representable value serving the most uncovered points given the other axes (ties: the smallest
+   worst-case error). The box's uncovered points become a class; repeat.
+   In one dimension this is the classic interval-covering greedy and is optimal: the seed is the
+   smallest uncovered value, and the box reaching furthest right serves a superset of any other
+   box serving the seed.
+3. A lower bound: each axis alone needs at least its own optimal (1-D) count, so their maximum
+   bounds the joint optimum. ``lower_bound`` is reported; equal counts prove optimality.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from .biasgen import BiasChoice, assign_bias, assign_roles, bias_table
+from .circuits import CircuitMap, precision_floors
+from .errors import TargetError
+
+_ASCENT_PASSES = 3
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterClasses:
+    """Class of every mapped neuron, with the class representatives and per-neuron errors.
+
+    Neurons are numbered over ``populations`` in order (``(name, offset, size)``); ``roles`` are the
+    core-level currents clustered. ``representatives[k, r]`` is NaN where no member uses role r.
+    ``error[i, r] = |rep - x| / max(x, floor[r])`` (NaN where neuron i does not use role r) is at
+    most ``tolerance[r]``.
+    """
+
+    roles: tuple[str, ...]
+    populations: tuple[tuple[str, int, int], ...]
+    class_of: np.ndarray
+    representatives: np.ndarray
+    error: np.ndarray
+    tolerance: np.ndarray
+    floor: np.ndarray
+    lower_bound: int
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.representatives.shape[0])
+
+    @property
+    def max_error(self) -> np.ndarray:
+        """Worst error over the roles each neuron uses."""
+        if self.error.shape[1] == 0:
+            return np.zeros(self.error.shape[0])
+        return np.max(np.nan_to_num(self.error, nan=0.0), axis=1)
+
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.class_of, minlength=self.n_classes)
+
+    def class_currents(self, k: int) -> dict[str, float]:
+        """Representative current per role of class ``k`` (roles no member uses are left out)."""
+        return {r: float(v) for r, v in zip(self.roles, self.representatives[k])
+                if not np.isnan(v)}
+
+    def neuron_index(self, population: str, index: int) -> int:
+        """Global neuron number of ``population[index]``."""
+        for name, offset, size in self.populations:
+            if name == population and 0 <= index < size:
+                return offset + index
+        raise KeyError(f"{population}[{index}]")
+
+
+def class_biases(classes: ParameterClasses, target: Any) -> list[dict[str, BiasChoice]]:
+    """(coarse, fine) of every representative current of every class, keyed by role.
+
+    Representatives are table values, so each is realised exactly (``rel_error`` 0); roles no
+    member of a class uses are left out (the emitter sets those biases as it sees fit).
+    """
+    return [assign_roles(target, classes.class_currents(k), where=f"parameter class {k}")
+            for k in range(classes.n_classes)]
+
+
+@dataclass(frozen=True, eq=False)
+class _Rule:
+    """The serving rule of one axis: tolerance ``t``, floor ``u``, representable ``grid``."""
+
+    t: float
+    u: float
+    grid: np.ndarray
+
+    def serves(self, v: Any, x: Any) -> Any:
+        return np.abs(v - x) <= self.t * np.maximum(x, self.u)
+
+    def reps_for(self, x: float) -> np.ndarray:
+        """Representable values serving ``x``; the nearest if none does by a rounding hair
+        (requests are checked against the tolerance beforehand)."""
+        half = self.t * max(x, self.u)
+        cands = self.grid[(self.grid >= x - half) & (self.grid <= x + half)]
+        return cands if cands.size else self.grid[[np.argmin(np.abs(self.grid - x))]]
+
+    def lowest_served(self, v: Any) -> Any:
+        v = np.asarray(v)
+        return np.where(v >= self.u * (1 + self.t), v / (1 + self.t), v - self.t * self.u)
+
+    def highest_served(self, v: Any) -> Any:
+        v = np.asarray(v)
+        return np.where(v >= self.u * (1 - self.t), v / (1 - self.t), v + self.t * self.u)
+
+    def error(self, v: Any, x: Any) -> Any:
+        return np.abs(v - x) / np.maximum(x, self.u)
+
+
+def assign_classes(cmap: CircuitMap, target: Any, *, tolerance: float = 0.05,
+                   role_tolerance: Mapping[str, float] | None = None,
+                   floors: Mapping[str, float] | None = None) -> ParameterClasses:
+    """Group the mapped neurons of ``cmap`` into as few parameter classes as the method finds.
+
+    ``tolerance`` bounds every current's error; ``role_tolerance`` overrides it per role.
+    ``floors`` overrides the precision floors (default :func:`precision_floors` of ``cmap``).
+    """
+    roles = tuple(r for r in cmap.roles() if target.bias_for_role(r) is not None)
+    per_role = dict(role_tolerance or {})
+    unknown = sorted(set(per_role) - set(roles))
+    if unknown:
+        raise TargetError(f"role_tolerance names roles {unknown} that no neuron uses here",
+                          fix=f"use some of {list(roles)}")
+    floor_of = precision_floors(cmap) if floors is None else dict(floors)
+    rules = [_Rule(_tolerance(r, per_role.get(r, tolerance)), float(floor_of.get(r, 0.0)),
+                   _representable(target, r)) for r in roles]
+    pops, offset = [], 0
+    for pc in cmap.populations.values():
+        pops.append((pc.name, offset, pc.size))
+        offset += pc.size
+    x = np.full((offset, len(roles)), np.nan)
+    for name, off, size in pops:
+        pc = cmap.populations[name]
+        for j, role in enumerate(roles):
+            if role in pc.currents:
+                x[off:off + size, j] = pc.currents[role]
+                _check_servable(target, role, pc.currents[role], rules[j], name)
+    uniq, inverse = np.unique(np.nan_to_num(x, nan=-1.0), axis=0, return_inverse=True)
+    uniq[uniq < 0] = np.nan
+    labels, reps = _cover(uniq, rules)
+    class_of = labels[np.asarray(inverse).reshape(-1)]
+    with np.errstate(invalid="ignore"):
+        err = np.stack([rules[j].error(reps[class_of, j], x[:, j]) for j in range(len(roles))],
+                       axis=1) if roles else np.zeros((offset, 0))
+    bound = max((_optimal_1d(np.unique(col[~np.isnan(col)]), rule)
+                 for col, rule in zip(uniq.T, rules)), default=min(offset, 1))
+    return ParameterClasses(roles=roles, populations=tuple(pops), class_of=class_of,
+                            representatives=reps, error=err,
+                            tolerance=np.array([r.t for r in rules]),
+                            floor=np.array([r.u for r in rules]), lower_bound=bound)
+
+
+def _tolerance(role: str, value: Any) -> float:
+    if not (isinstance(value, (int, float)) and 0 < value < 1):
+        raise TargetError(f"class tolerance {value!r} for {role} is not in (0, 1)",
+                          fix="give a relative tolerance such as 0.05")
+    return float(value)
+
+
+def _representable(target: Any, role: str) -> np.ndarray:
+    values = bias_table(target, target.bias_for_role(role).name).distinct
+    return values[values > 0]
+
+
+def _check_servable(target: Any, role: str, values: np.ndarray, rule: _Rule,
+                    population: str) -> None:
+    """Every request must be in range and have a representable current within the tolerance."""
+    where = f"population {population!r}"
+    choice = assign_bias(target, target.bias_for_role(role).name, values, where=where)
+    err = rule.error(choice.realised, values)
+    bad = np.flatnonzero(err > rule.t)
+    if bad.size:
+        i = bad[0]
+        raise TargetError(
+            f"{role} = {values[i]:.4g} A at neuron {i}: the nearest current the bias generator "
+            f"produces is {choice.realised[i]:.4g} A (error {err[i]:.1%}), more than the class "
+            f"tolerance {rule.t:.1%}", where=where,
+            fix="raise the class tolerance, or move the current (e.g. CircuitOptions.time_scale) "
+                "to a finer part of the bias table")
+
+
+def _cover(points: np.ndarray, rules: list[_Rule]) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy box cover of ``points`` (NaN = don't care). Returns labels and representatives."""
+    m, n_roles = points.shape
+    labels = np.full(m, -1)
+    reps: list[np.ndarray] = []
+    present = ~np.isnan(points)
+    spread = [float(np.ptp(np.log(np.maximum(points[present[:, j], j], rules[j].u))))
+              if present[:, j].any() else -1.0 for j in range(n_roles)]
+    # Axes every point uses come first (the seed is then the true minimum on the first axis).
+    order = sorted(range(n_roles), key=lambda j: (not present[:, j].all(), -spread[j]))
+    keys = [np.where(present[:, j], points[:, j], np.inf) for j in reversed(order)]
+    seeds = np.lexsort(keys) if keys else np.arange(m)
+    first = order[0] if order else None
+    by_first = np.argsort(keys[-1], kind="stable") if keys else np.arange(m)
+    first_sorted = keys[-1][by_first] if keys else np.zeros(m)
+    for seed_index in seeds:
+        if labels[seed_index] >= 0:
+            continue
+        seed = points[seed_index]
+        if first is not None and np.isfinite(seed[first]):
+            # Only points that a box serving the seed can reach on the first axis may join it.
+            rule = rules[first]
+            reach = rule.highest_served(rule.reps_for(seed[first])[-1])
+            near = by_first[:np.searchsorted(first_sorted, reach, side="right")]
+        else:
+            near = np.arange(m)
+        idx = near[labels[near] < 0]
+        pts = points[idx]
+        box = _grow_box(pts, seed, rules, order)
+        inside = _inside(pts, box, rules).all(axis=1)
+        labels[idx[inside]] = len(reps)
+        has = present[idx[inside]].any(axis=0)
+        reps.append(np.where(has & ~np.isnan(box), box, np.nan))
+    return labels, np.array(reps).reshape(len(reps), n_roles)
+
+
+def _inside(pts: np.ndarray, box: np.ndarray, rules: list[_Rule]) -> np.ndarray:
+    """Per point and axis: is the point served on that axis (NaN point or free axis: yes)?"""
+    out = np.ones(pts.shape, dtype=bool)
+    for j, rule in enumerate(rules):
+        out[:, j] = _inside_axis(pts[:, j], box[j], rule)
+    return out
+
+
+def _inside_axis(col: np.ndarray, v: float, rule: _Rule) -> np.ndarray:
+    if np.isnan(v):
+        return np.ones(col.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return rule.serves(v, col) | np.isnan(col)
+
+
+def _grow_box(pts: np.ndarray, seed: np.ndarray, rules: list[_Rule], order: list[int]
+              ) -> np.ndarray:
+    box = np.full(seed.shape, np.nan)
+    for j in order:
+        if not np.isnan(seed[j]):
+            box[j] = rules[j].reps_for(seed[j])[-1]
+    inside = _inside(pts, box, rules)
+    count = inside.sum(axis=1)
+    for _ in range(_ASCENT_PASSES):
+        changed = False
+        for j in order:
+            rule = rules[j]
+            others = count - inside[:, j] == len(box) - 1
+            col = pts[others, j]
+            vals = np.sort(col[~np.isnan(col)])
+            if np.isnan(seed[j]):
+                if vals.size == 0:
+                    continue
+                lo, hi = rule.reps_for(vals[0])[0], rule.reps_for(vals[-1])[-1]
+                cands = rule.grid[(rule.grid >= lo) & (rule.grid <= hi)]
+            else:
+                cands = rule.reps_for(seed[j])
+            best = _best_rep(vals, cands, rule)
+            if best != box[j]:
+                box[j], changed = best, True
+                column = _inside_axis(pts[:, j], best, rule)
+                count += column.astype(int) - inside[:, j]
+                inside[:, j] = column
+        if not changed:
+            break
+    return box
+
+
+def _best_rep(vals: np.ndarray, cands: np.ndarray, rule: _Rule) -> float:
+    """The candidate serving most of ``vals`` (sorted); ties: smallest worst-case error."""
+    lo = np.searchsorted(vals, rule.lowest_served(cands), side="left")
+    hi = np.searchsorted(vals, rule.highest_served(cands), side="right")
+    count = hi - lo
+    best = count.max()
+    tied = np.flatnonzero(count == best)
+    if best == 0:
+        return float(cands[tied[-1]])
+    v = cands[tied]
+    err = np.maximum(rule.error(v, vals[lo[tied]]), rule.error(v, vals[hi[tied] - 1]))
+    return float(v[np.argmin(err)])
+
+
+def _optimal_1d(vals: np.ndarray, rule: _Rule) -> int:
+    """Optimal number of representatives for sorted distinct values (interval-covering greedy)."""
+    count, i = 0, 0
+    while i < vals.size:
+        v = rule.reps_for(vals[i])[-1]
+        i = int(np.searchsorted(vals, rule.highest_served(v), side="right"))
+        count += 1
+    return count
