@@ -1,0 +1,46 @@
+"""Parameter values of NIR nodes: numeric arrays, batch dimensions, shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurocc.compiler.errors import InvalidModelError, ModelFormatError
+
+
+def float_array(value: Any, what: str) -> np.ndarray:
+    """A float64 copy of a numeric parameter (int64 and float32 files are common)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ModelFormatError(f"parameter {what} is not numeric (dtype {arr.dtype})",
+                               fix=f"store {what} as a numeric array")
+    arr = arr.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise InvalidModelError(f"{what}[{bad[0]}] = {arr.reshape(-1)[bad[0]]} is not a finite "
+                                f"number", fix="parameters must be finite; check the export")
+    return arr
+
+
+def strip_batch(arr: np.ndarray, min_ndim: int = 1) -> np.ndarray:
+    """Drop leading dimensions of size 1 beyond ``min_ndim`` (a batch dimension of 1)."""
+    while arr.ndim > min_ndim and arr.shape[0] == 1:
+        arr = arr[0]
+    return arr
+
+
+def shape_of(value: Any, what: str) -> tuple[int, ...]:
+    """A tensor shape stored as an array of positive integers, without a batch dimension of 1."""
+    arr = float_array(value, what).reshape(-1)
+    while arr.size > 1 and arr[0] == 1:
+        arr = arr[1:]
+    if arr.size == 0 or np.any(arr < 1) or np.any(arr != np.round(arr)):
+        raise ModelFormatError(f"{what} {arr.tolist()} is not a shape of positive integers",
+                               fix=f"store {what} as the tensor shape, e.g. [channels, height, "
+                                   f"width]")
+    return tuple(int(v) for v in arr)
+
+
+def size_of(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape))
