@@ -72,15 +72,20 @@ def _print_summary(s: dict) -> None:
                   f"{s['total_input_channels']} input channels, {s['total_synapses']} synapses, "
                   f"dt = {_fmt(s['dt_s'])} s, recurrent: {'yes' if s['recurrent'] else 'no'}")
     pops = Table(title="Populations")
-    for col in ("name", "model", "size", "parameters (min..max)", "fan-in (mean/max)",
-                "fan-out (mean/max)"):
+    for col in ("name", "model", "size", "reset", "fan-in mean/max", "fan-out mean/max"):
         pops.add_column(col)
     for p in s["populations"]:
-        params = ", ".join(f"{k} {_fmt(v['min'])}..{_fmt(v['max'])}" for k, v in p["params"].items())
-        pops.add_row(p["name"], p["model"], str(p["size"]), params or "-",
+        pops.add_row(p["name"], p["model"], str(p["size"]), p["reset"] or "-",
                      f"{p['fan_in']['mean']:.1f}/{int(p['fan_in']['max'])}",
                      f"{p['fan_out']['mean']:.1f}/{int(p['fan_out']['max'])}")
     console.print(pops)
+    params = Table(title="Parameters (normalised: threshold 1; time in seconds)")
+    for col in ("population", "parameter", "min", "mean", "max"):
+        params.add_column(col)
+    for p in s["populations"]:
+        for name, v in p["params"].items():
+            params.add_row(p["name"], name, _fmt(v["min"]), _fmt(v["mean"]), _fmt(v["max"]))
+    console.print(params)
     projs = Table(title="Projections")
     for col in ("name", "source -> target", "synapses", "density", "delay", "sign",
                 "weight min..max"):

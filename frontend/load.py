@@ -35,6 +35,11 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Networ
     if head == HDF5_MAGIC:
         from .nir_reader import read_nir
         return read_nir(path, options)
+    if head.startswith(b"PK\x03\x04"):
+        raise ModelFormatError(
+            "not a NIR file but a zip archive (what torch.save writes)", where=str(path),
+            fix="export the network to NIR (e.g. snntorch.export_to_nir + nir.write) and pass "
+                "that file")
     if path.suffix == ".ncl":
         from .text_format import read_text
         return read_text(path)

@@ -1,0 +1,64 @@
+"""`neurocc inspect`: summary content, JSON keys, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from neurocc.compiler.cli import main
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_inspect_json_braille(shared_models, capsys):
+    code, out, _ = run(["inspect", str(shared_models / "braille_noDelay_bias_zero.nir"), "--json"],
+                       capsys)
+    assert code == 0
+    s = json.loads(out)
+    assert s["total_neurons"] == 45 and s["total_synapses"] == 2166 and s["recurrent"] is True
+    assert [(p["name"], p["size"], p["model"]) for p in s["populations"]] == [
+        ("input", 12, "input"), ("lif1.lif", 38, "CubaLIF"), ("lif2", 7, "CubaLIF")]
+    hidden = s["populations"][1]
+    assert hidden["fan_in"]["max"] == 12 + 38  # input fan-in plus the recurrent projection
+    needs = {t["target"]: t for t in s["targets"]}
+    assert needs["dynapse2"]["max_fan_in"] == 50 and needs["dynapse2"]["fits"] is True
+
+
+def test_inspect_flags_targets_a_cnn_does_not_fit(shared_models, capsys):
+    code, out, _ = run(["inspect", str(shared_models / "cnn_sinabs_nmnist.nir"), "--json"], capsys)
+    s = json.loads(out)
+    assert code == 0 and s["total_neurons"] == 8970
+    se2 = {t["target"]: t for t in s["targets"]}["dynapse2"]
+    assert se2["cores_lower_bound"] == 36 and se2["fits"] is False
+    assert se2["neurons_over_cam"] > 0  # the convolutions have fan-in above 64
+
+
+def test_inspect_table_names_populations(capsys):
+    from pathlib import Path
+    example = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+    code, out, _ = run(["inspect", str(example)], capsys)
+    assert code == 0
+    assert "hidden" in out and "LIF" in out and "recurrent: yes" in out
+
+
+@pytest.mark.parametrize("name, words", [
+    ("not_hdf5_torch_zip.nir", ["zip archive", "torch.save", "Fix:"]),
+    ("spyx_shd.nir", ["node 'LIF'", "tau[0] = -201.819", "not positive", "Fix:"]),
+])
+def test_inspect_bad_files_one_line_exit_2(shared_models, capsys, name, words):
+    code, out, err = run(["inspect", str(shared_models / name)], capsys)
+    assert code == 2 and out == ""
+    assert "Traceback" not in err and err.startswith("error:")
+    flat = " ".join(err.split())
+    for w in words:
+        assert w in flat
+
+
+def test_inspect_missing_file(tmp_path, capsys):
+    code, _, err = run(["inspect", str(tmp_path / "nope.nir")], capsys)
+    assert code == 2 and "file not found" in err
