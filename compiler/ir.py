@@ -29,7 +29,13 @@ Neuron models and their per-step (Euler) update, with ``x`` the summed input plu
     input    spikes given from outside
 
 Reset is ``zero`` (v := v_reset) or ``subtract`` (v -= 1), applied right after the spike; a neuron
-is refractory (input ignored, v held at v_reset) for ``round(refractory / dt)`` steps after it.
+is refractory (input ignored, v held at v_reset) for ``round(refractory / dt)`` steps after it; a
+CubaLIF's synaptic current keeps integrating while its membrane is held. Every state starts at 0 and
+no neuron starts refractory.
+
+snnTorch's ``Synaptic``/``RLeaky``/``RSynaptic`` with zero reset equal this zero reset plus one
+refractory step (``refractory = dt``); its subtract reset removes the threshold after the leak, so it
+has no exact equivalent here (the IR's ``subtract`` is the immediate one of Sinabs and Rockpool).
 """
 
 from __future__ import annotations
