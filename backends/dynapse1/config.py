@@ -8,8 +8,9 @@ Spelling (samna ``Dynapse1Configuration``; see ``docs/config_format.md``):
 * an SRAM entry (``Dynapse1Destination``): ``{"target_chip_id", "in_use", "virtual_core_id",
   "core_mask", "sx", "dx", "sy", "dy"}``; the event's address is (virtual core, the source's own
   neuron id), so the key's neuron part must be the source's slot. Hop signs follow the cAER
-  netparser's routing table (``CalculateBits``): ``sx`` true = west (x decreases), ``sy`` true = south
-  (y increases); the hardware facts give only "sign bits sx, sy", so this is the documented choice;
+  netparser's routing table (``CalculateBits``): ``sx`` true = west (x decreases), ``sy`` true =
+  south (y increases); the hardware facts give only "sign bits sx, sy", so this is the documented
+  choice;
 * an input channel's destination (an FPGA spike generator): ``{"target_chip_id", "core_mask",
   "virtual_core_id", "neuron_id"}``, the address the generator sends;
 * a core's ``parameter_group.param_map``: ``{name: {"coarse_value", "fine_value", "type"}}`` with
@@ -47,6 +48,7 @@ class Dynapse1Codec(Codec):
         self.cores_max = 2 ** target.addressing.core_bits - 1
         self.neurons_max = 2 ** target.addressing.neuron_bits - 1
         self.forbidden = set(target.addressing.forbidden_sources)
+        self.type_index = {name: i for i, name in enumerate(self.type_names)}
 
     # -- CAM ---------------------------------------------------------------------------------
     def synapse(self, key: int, syn_type: int, code: int) -> dict[str, Any]:
@@ -65,6 +67,17 @@ class Dynapse1Codec(Codec):
         kind = r.str(syn["syn_type"], child(path, "syn_type"), self.type_names)
         self._check_address(r, core, neuron, path)
         return core * self.npc + neuron, self.type_names.index(kind), 1
+
+    def quick_synapse(self, obj: Any) -> tuple[int, int, int] | None:
+        if type(obj) is not dict or len(obj) != 3:
+            return None
+        core, neuron = obj.get("listen_core_id"), obj.get("listen_neuron_id")
+        kind = self.type_index.get(obj.get("syn_type"))  # type: ignore[arg-type]
+        if type(core) is not int or type(neuron) is not int or kind is None or \
+                not (0 <= core <= self.cores_max and 0 <= neuron <= self.neurons_max) or \
+                (core, neuron) in self.forbidden:
+            return None
+        return core * self.npc + neuron, kind, 1
 
     # -- SRAM --------------------------------------------------------------------------------
     def destination(self, chip: int, slot: int, key: int, dest_chip: int,

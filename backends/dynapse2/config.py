@@ -42,6 +42,9 @@ class Dynapse2Codec(Codec):
         self.tags = target.addressing.tags
         self.bases = target.weights.bases
         self.positions = {target.chip_xy(c): c for c in range(target.chips)}
+        self.type_index = {name: i for i, name in enumerate(self.type_names)}
+        self.weights = [mask_bools(m, self.bases) for m in range(2 ** self.bases)]
+        self.masks = {tuple(w): m for m, w in enumerate(self.weights)}
 
     # -- CAM ---------------------------------------------------------------------------------
     def synapse(self, key: int, syn_type: int, code: int) -> dict[str, Any]:
@@ -49,7 +52,7 @@ class Dynapse2Codec(Codec):
             raise Unrepresentable(f"CAM weight code {code} does not fit the {self.bases}-bit mask",
                                   fix="quantize weights to masks over the core's base weights")
         return {"tag": key, "dendrite": self.type_names[syn_type],
-                "weight": mask_bools(code, self.bases)}
+                "weight": list(self.weights[code])}
 
     def read_synapse(self, r: Reader, obj: Any, path: str) -> tuple[int, int, int]:
         syn = r.obj(obj, path, ("tag", "dendrite", "weight"), UNUSED_SYNAPSE_FLAGS)
@@ -62,6 +65,16 @@ class Dynapse2Codec(Codec):
         dendrite = r.str(syn["dendrite"], child(path, "dendrite"), self.type_names)
         mask = r.bools(syn["weight"], child(path, "weight"), self.bases)
         return tag, self.type_names.index(dendrite), mask
+
+    def quick_synapse(self, obj: Any) -> tuple[int, int, int] | None:
+        if type(obj) is not dict or len(obj) != 3:
+            return None
+        tag, weight = obj.get("tag"), obj.get("weight")
+        kind = self.type_index.get(obj.get("dendrite"))  # type: ignore[arg-type]
+        if type(tag) is not int or not 0 <= tag < self.tags or kind is None or \
+                type(weight) is not list or list(map(type, weight)).count(bool) != self.bases:
+            return None
+        return tag, kind, self.masks[tuple(weight)]
 
     # -- SRAM --------------------------------------------------------------------------------
     def destination(self, chip: int, slot: int, key: int, dest_chip: int,
@@ -81,7 +94,8 @@ class Dynapse2Codec(Codec):
             raise r.fail(path, f"hops ({dx}, {dy}) from chip {chip} at ({x}, {y}) lead to "
                                f"({x + dx}, {y + dy}), where the board has no chip",
                          fix="point the destination at a chip of the target")
-        return tag, self.positions[x + dx, y + dy], self._cores(r, dest["core"], child(path, "core"))
+        cores = self._cores(r, dest["core"], child(path, "core"))
+        return tag, self.positions[x + dx, y + dy], cores
 
     def input_destination(self, key: int, dest_chip: int, cores: int) -> dict[str, Any]:
         return {"tag": key, "chip": dest_chip, "core": mask_bools(cores, self.cpc)}
