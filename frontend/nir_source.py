@@ -21,8 +21,8 @@ import numpy as np
 
 from neurocc.compiler.errors import ModelFormatError
 
-from .load import HDF5_MAGIC
 
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: First bytes of formats people save under a .nir name by mistake.
 _KNOWN_MAGIC = {b"PK\x03\x04": "a zip archive (torch.save writes these)",
                 b"\x80": "a Python pickle"}

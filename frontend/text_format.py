@@ -561,7 +561,7 @@ class _Builder:
             if ref.key is None and len(keys) != 1:
                 raise _Located(ref.keyword, f"{str(ref.path)!r} holds {len(keys)} arrays "
                                f"({', '.join(keys)}) and no key is given",
-                               f'add key "NAME" after the file name')
+                               'add key "NAME" after the file name')
             key = keys[0] if ref.key is None else str(ref.key)
             if key not in keys:
                 raise _Located(ref.key, f"{str(ref.path)!r} has no array {key!r}",

@@ -298,7 +298,7 @@ def test_caer_reader_enforces_netparser_limits(target):
 # -- CortexControl ---------------------------------------------------------------------------------
 def test_cortexcontrol_round_trip_and_argument_order(target, tmp_path):
     tables = se1_tables()
-    cortexcontrol.write_cortexcontrol(tmp_path / "biases.py", tables.cores, target)
+    cortexcontrol.write_cortexcontrol(tmp_path / "biases.py", tables, target)
     text = (tmp_path / "biases.py").read_text()
     fine = role_biases(1)["IF_DC_P"][1]
     coarse = role_biases(1)["IF_DC_P"][0]

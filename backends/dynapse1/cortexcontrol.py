@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
 
 from neurocc.backends.config_json import read_text, write_text
 from neurocc.backends.target import Target
 from neurocc.compiler.errors import ConfigError, TargetError
-from neurocc.compiler.tables import CoreConfig
+from neurocc.compiler.tables import RoutingTables
 
 HEADER = ("# neurocc: DYNAP-SE1 biases for CortexControl; bias group k = cores_per_chip * chip "
           "+ core, set_bias(name, fine, coarse), coarse 7 = largest current")
@@ -34,8 +33,9 @@ _SET = re.compile(r'model\.get_bias_groups\(\)\[(\d+)\]\.set_bias\("([A-Za-z0-9_
 Biases = dict[tuple[int, int], dict[str, tuple[int, int]]]
 
 
-def dump_cortexcontrol(cores: Mapping[tuple[int, int], CoreConfig], target: Target) -> str:
-    """The bias script of ``cores`` (e.g. ``tables.cores``), sorted by group then bias name."""
+def dump_cortexcontrol(tables: RoutingTables, target: Target) -> str:
+    """The bias script of the cores of ``tables``, sorted by group then bias name."""
+    cores = tables.cores
     groups = _groups(target)
     lines = [HEADER, *PREAMBLE]
     for (chip, core), config in sorted(cores.items()):
@@ -91,9 +91,8 @@ def _groups(target: Target) -> int:
     return target.cores_per_chip * min(target.chips, target.chips_per_board)
 
 
-def write_cortexcontrol(path: str | Path, cores: Mapping[tuple[int, int], CoreConfig],
-                        target: Target) -> None:
-    write_text(path, dump_cortexcontrol(cores, target))
+def write_cortexcontrol(path: str | Path, tables: RoutingTables, target: Target) -> None:
+    write_text(path, dump_cortexcontrol(tables, target))
 
 
 def read_cortexcontrol(path: str | Path, target: Target) -> Biases:
