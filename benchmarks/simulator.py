@@ -1,0 +1,321 @@
+"""Benchmark: neurocc's circuit simulator vs Rockpool 3.1's DynapSim, Monte-Carlo over mismatch.
+
+Run in the benchmark's own environment (Rockpool is never a dependency of neurocc)::
+
+    python -m venv /tmp/sim-bench-venv
+    /tmp/sim-bench-venv/bin/pip install -r benchmarks/requirements-simulator.txt -e .
+    /tmp/sim-bench-venv/bin/python benchmarks/simulator.py            # full (several minutes)
+    /tmp/sim-bench-venv/bin/python benchmarks/simulator.py --quick    # N = 256 only, < 2 minutes
+
+The network is hardware-realistic: N DYNAP-SE2 neurons (256 per core) and 64 input channels; every
+neuron has 64 CAM entries, 16 listening to random input channels and 48 to random neurons (20% of
+the neurons are inhibitory: GABA), 4-bit weight masks over the core's base weights; the biases are
+the README's DYNAP-SE2 defaults (tau_mem 20 ms, synapses 10 ms, gain ratios 4 and 100,
+t_ref 1 ms, t_pulse 10 us, I_spkthr 100 nA) set through the bias generator, with base weights of
+4, 8, 16, 32 nA; the inputs are Poisson at 25 Hz, so that the network fires at ~15-20 Hz. Rockpool simulates the
+same network: ``Sequential(LinearJax(inputs), DynapSim(N, w_rec))`` with the same currents (its one
+synapse takes inhibitory weights as negative ones) and the same realised weight currents.
+
+Timed, per network size, for ``--instances`` mismatch instances (sigma 0.2) of ``--steps`` steps at
+dt = 1 ms, compile time excluded (each function runs once before it is timed):
+
+* neurocc ``simulate_circuit`` (all visible devices; with ``--cpu-devices`` host devices, default
+  the number of cores) and on one device;
+* Rockpool Monte-Carlo loop as its users write it, per instance: ``regenerate_mismatch(net, key)``,
+  ``net.set_attributes(...)``, ``net(x)``. It is slow, so it is timed over ``--loop-instances``
+  instances and reported per instance (x instances for the total);
+* DynapSim vmap-ed over the instances' mismatched parameters, jit-compiled (the fastest way we know
+  to run Rockpool), on one device and sharded over all devices; the faster one is the baseline.
+
+Ends with one JSON line: times, neuron-steps per second, ``speedup_vs_rockpool_mc_cpu`` (vs the loop)
+and ``speedup_vs_dynapsim_vmap_cpu`` (vs the faster vmap) for the largest N run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Callable
+
+CORE = 256
+INPUTS = 64
+FAN_IN_INPUT, FAN_IN_REC = 16, 48
+INHIBITORY_FRACTION = 0.2
+#: Smallest base weight (A; the others double it): 4x the README's 1 nA, and input rate (Hz),
+#: chosen so that the network fires at a realistic ~15-20 Hz on average.
+BASE_WEIGHT = 4e-9
+INPUT_RATE = 25.0
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N = 256 only, fewer loop instances")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None)
+    ap.add_argument("--instances", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--loop-instances", type=int, default=None,
+                    help="instances timed in the Rockpool loop (default 5; quick 2)")
+    ap.add_argument("--cpu-devices", type=int, default=os.cpu_count() or 1,
+                    help="host devices XLA exposes on CPU (instances are sharded over them)")
+    ap.add_argument("--no-rockpool", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS",
+                                                                                      ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={ARGS.cpu_devices}")
+
+import jax  # noqa: E402  (after XLA_FLAGS)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from neurocc.backends.target import load_target  # noqa: E402
+from neurocc.compiler.biasgen import assign_bias  # noqa: E402
+from neurocc.compiler.tables import CoreConfig, RoutingTables  # noqa: E402
+from neurocc.runtime.circuit_sim import simulate_circuit  # noqa: E402
+from neurocc.runtime.hardware_network import HardwareNetwork, build_hardware_network  # noqa: E402
+
+
+# -- the network ------------------------------------------------------------------------------
+def default_currents(target: Any) -> dict[str, float]:
+    """The README's DYNAP-SE2 starting point, as currents per role."""
+    c = target.circuit
+    tau = lambda t, cap: c.U_T * cap / (c.kappa * t)  # noqa: E731
+    width = lambda t, cap: c.V_th * cap / t  # noqa: E731
+    cur = {"I_tau_mem": tau(20e-3, c.capacitance["mem"]),
+           "I_ref": width(1e-3, c.capacitance["ref"]),
+           "I_pulse": width(10e-6, c.capacitance["pulse"]), "I_spkthr": 1e-7,
+           "I_dc": 0.0}
+    cur["I_gain_mem"] = 4 * cur["I_tau_mem"]
+    for st in target.synapse_types:
+        cur[st.tau_role] = tau(10e-3, st.capacitance)
+        cur[st.gain_role] = 100 * cur[st.tau_role]
+    for k in range(4):
+        cur[f"I_w_base.{k}"] = BASE_WEIGHT * 2 ** k
+    return cur
+
+
+def core_biases(target: Any, currents: dict[str, float]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for role, value in currents.items():
+        name = target.bias_for_role(role).name
+        if value == 0:
+            out[name] = (0, 0)
+        else:
+            choice = assign_bias(target, name, value)
+            out[name] = (int(choice.coarse), int(choice.fine))
+    return out
+
+
+def benchmark_tables(n: int, seed: int) -> tuple[RoutingTables, Any]:
+    """Random recurrent SE2 network of ``n`` neurons, fan-in 64 (16 inputs + 48 neurons)."""
+    target = load_target("dynapse2")
+    rng = np.random.default_rng(seed)
+    cores = -(-n // CORE)
+    types = tuple(st.name for st in target.synapse_types)
+    ampa, gaba = types.index("AMPA"), types.index("GABA")
+    inhibitory = rng.random(n) < INHIBITORY_FRACTION
+    # tags: neuron j -> j, input channel c -> n + c (unique on the chip)
+    posts, keys, kinds, codes = [], [], [], []
+    for j in range(n):
+        ins = rng.choice(INPUTS, FAN_IN_INPUT, replace=False)
+        recs = rng.choice(np.delete(np.arange(n), j), FAN_IN_REC, replace=False)
+        posts.append(np.full(FAN_IN_INPUT + FAN_IN_REC, j))
+        keys.append(np.concatenate([n + ins, recs]))
+        kinds.append(np.concatenate([np.full(FAN_IN_INPUT, ampa),
+                                     np.where(inhibitory[recs], gaba, ampa)]))
+        codes.append(np.concatenate([rng.integers(4, 16, FAN_IN_INPUT),
+                                     rng.integers(1, 6, FAN_IN_REC)]))
+    mask = (1 << cores) - 1
+    biases = core_biases(target, default_currents(target))
+    tables = RoutingTables(
+        target="dynapse2", chips=1, cores_per_chip=4, neurons_per_core=CORE, syn_types=types,
+        populations=[("hidden", n)], input_populations=[("input", INPUTS)],
+        neuron_hw=np.arange(n), cam_post=np.concatenate(posts), cam_key=np.concatenate(keys),
+        cam_type=np.concatenate(kinds), cam_code=np.concatenate(codes),
+        sram_src=np.concatenate([np.arange(n), -1 - np.arange(INPUTS)]),
+        sram_key=np.concatenate([np.arange(n), n + np.arange(INPUTS)]),
+        sram_chip=np.zeros(n + INPUTS, np.int64), sram_cores=np.full(n + INPUTS, mask),
+        cores={(0, k): CoreConfig(0, k, 0, dict(biases)) for k in range(cores)},
+        outputs=["hidden"])
+    return tables, target
+
+
+def poisson_inputs(steps: int, rate_hz: float, dt: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    return (rng.random((1, steps, INPUTS)) < rate_hz * dt).astype(np.float32)
+
+
+# -- timing helpers ----------------------------------------------------------------------------
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def run_neurocc(hw: HardwareNetwork, x: np.ndarray, instances: int, devices: list[Any]
+                ) -> dict[str, float]:
+    sim = lambda: simulate_circuit(hw, x, dt=1e-3, instances=instances, mismatch=0.2,  # noqa
+                                   seed=ARGS.seed, devices=devices)
+    compile_s, _ = timed(sim)
+    run_s, res = timed(sim)
+    return {"compile_s": compile_s, "run_s": run_s,
+            "rate_hz": float(res.spikes.mean() / 1e-3)}
+
+
+# -- Rockpool ----------------------------------------------------------------------------------
+def rockpool_network(hw: HardwareNetwork) -> Any:
+    """``Sequential(LinearJax, DynapSim)`` with ``hw``'s nominal currents and weight currents."""
+    from rockpool.devices.dynapse import DynapSim
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LinearJax
+
+    n, c = hw.n_neurons, hw.constants
+    ampa = hw.syn_types.index("AMPA")
+    cur = hw.currents
+    iscale = 1e-9
+    sign = np.where(np.asarray(hw.syn_kinds)[hw.syn_type] == "excitatory", 1.0, -1.0)
+    w = sign * hw.syn_weight / iscale
+    w_in = np.zeros((hw.n_inputs, n), np.float32)
+    w_rec = np.zeros((n, n), np.float32)
+    rec = hw.syn_src < n
+    np.add.at(w_rec, (hw.syn_src[rec], hw.syn_post[rec]), w[rec])
+    np.add.at(w_in, (hw.syn_src[~rec] - n, hw.syn_post[~rec]), w[~rec])
+    syn = DynapSim(
+        (n, n), has_rec=True, w_rec=w_rec, dt=1e-3, Iscale=iscale,
+        Idc=np.maximum(cur["I_dc"], c.I_0), Igain_mem=cur["I_gain_mem"],
+        Itau_mem=cur["I_tau_mem"], Iref=cur["I_ref"], Ipulse=cur["I_pulse"],
+        Ispkthr=cur["I_spkthr"], Itau_syn=cur["I_tau_syn"][:, ampa],
+        Igain_syn=cur["I_gain_syn"][:, ampa], C_syn=c.C_syn[ampa], C_mem=c.C_mem,
+        C_ref=c.C_ref, C_pulse=c.C_pulse, Io=c.I_0, Ut=c.U_T, Vth=c.V_th)
+    return Sequential(LinearJax((hw.n_inputs, n), weight=w_in, has_bias=False), syn)
+
+
+def run_rockpool(hw: HardwareNetwork, x: np.ndarray, instances: int, loop_instances: int
+                 ) -> dict[str, float]:
+    from rockpool.devices.dynapse.simulation.mismatch_prototype import frozen_mismatch_prototype
+    from rockpool.transform.mismatch import mismatch_generator
+    from jax.sharding import Mesh, PartitionSpec
+
+    net = rockpool_network(hw)
+    # sigma 0.2 of the nominal value: Rockpool's sigma is percent_deviation / sigma_rule
+    regenerate = mismatch_generator(frozen_mismatch_prototype(net), percent_deviation=0.2,
+                                    sigma_rule=1.0)
+    key = jax.random.PRNGKey(ARGS.seed)
+    xr = x[0]
+
+    def one(k: int) -> Any:
+        new = regenerate(net, rng_key=jax.random.fold_in(key, k))
+        out, _, _ = net.set_attributes(new)(xr)
+        return np.asarray(out)
+
+    warm_s, _ = timed(lambda: one(0))
+    loop_s, out = timed(lambda: [one(k) for k in range(1, loop_instances + 1)])
+    result = {"loop_first_s": warm_s, "loop_per_instance_s": loop_s / loop_instances,
+              "loop_rate_hz": float(np.mean([o.mean() for o in out]) / 1e-3)}
+
+    # the same draws as the loop's, made in one compiled call (not timed)
+    keys = jax.vmap(lambda k: jax.random.fold_in(key, k))(jnp.arange(instances))
+    stacked = jax.jit(jax.vmap(lambda k: regenerate(net, rng_key=k)))(keys)
+
+    def simulate(p: Any) -> Any:
+        return net.set_attributes(p)(xr)[0]
+
+    vmapped = jax.jit(jax.vmap(simulate))
+    compile_s, _ = timed(lambda: vmapped(stacked).block_until_ready())
+    run_s, out = timed(lambda: vmapped(stacked).block_until_ready())
+    result.update(vmap_compile_s=compile_s, vmap_run_s=run_s,
+                  vmap_rate_hz=float(np.asarray(out).mean() / 1e-3))
+    devices = jax.devices()
+    if len(devices) > 1 and instances % len(devices) == 0:
+        mesh = Mesh(np.asarray(devices), ("i",))
+        sharded = jax.jit(jax.shard_map(jax.vmap(simulate), mesh=mesh,
+                                        in_specs=PartitionSpec("i"),
+                                        out_specs=PartitionSpec("i"), check_vma=False))
+        compile_s, _ = timed(lambda: sharded(stacked).block_until_ready())
+        run_s, _ = timed(lambda: sharded(stacked).block_until_ready())
+        result.update(vmap_sharded_compile_s=compile_s, vmap_sharded_run_s=run_s)
+    return result
+
+
+# -- main --------------------------------------------------------------------------------------
+def main() -> None:
+    sizes = ARGS.sizes or ([256] if ARGS.quick else [256, 1024])
+    loop_k = ARGS.loop_instances or (2 if ARGS.quick else 5)
+    inst, steps = ARGS.instances, ARGS.steps
+    have_rockpool = not ARGS.no_rockpool
+    if have_rockpool:
+        try:
+            import rockpool  # noqa: F401
+        except ImportError:
+            print("rockpool not importable: install benchmarks/requirements-simulator.txt in a "
+                  "separate venv (see the module docstring); timing neurocc only")
+            have_rockpool = False
+    devices = jax.devices()
+    print(f"jax {jax.__version__}, devices: {len(devices)} x {devices[0].platform}, "
+          f"{os.cpu_count()} CPU cores; {inst} instances x {steps} steps, dt = 1 ms")
+    summary: dict[str, Any] = {"instances": inst, "steps": steps, "devices": len(devices),
+                               "platform": devices[0].platform, "sizes": {}}
+    for n in sizes:
+        tables, target = benchmark_tables(n, ARGS.seed)
+        hw = build_hardware_network(tables, target)
+        x = poisson_inputs(steps, INPUT_RATE, 1e-3, ARGS.seed)
+        work = n * steps * inst
+        row: dict[str, Any] = {"synapses": hw.n_synapses}
+        print(f"\nN = {n}: {hw.n_synapses} synapses, {hw.n_inputs} inputs, "
+              f"{work / 1e6:.1f} M neuron-steps per Monte-Carlo run")
+        ours = run_neurocc(hw, x, inst, devices)
+        row["neurocc_s"] = ours["run_s"]
+        row["neurocc_compile_s"] = ours["compile_s"]
+        row["neurocc_rate_hz"] = ours["rate_hz"]
+        _line("neurocc simulate_circuit", ours["run_s"], work, f"{len(devices)} device(s), "
+              f"compile {ours['compile_s']:.1f} s, mean rate {ours['rate_hz']:.1f} Hz")
+        if len(devices) > 1:
+            one = run_neurocc(hw, x, inst, devices[:1])
+            row["neurocc_1dev_s"] = one["run_s"]
+            _line("neurocc simulate_circuit", one["run_s"], work, "1 device")
+        if have_rockpool:
+            rp = run_rockpool(hw, x, inst, loop_k)
+            loop_total = rp["loop_per_instance_s"] * inst
+            vmap_best = min(rp["vmap_run_s"], rp.get("vmap_sharded_run_s", np.inf))
+            row.update(rockpool_loop_s=loop_total,
+                       rockpool_loop_per_instance_s=rp["loop_per_instance_s"],
+                       dynapsim_vmap_s=rp["vmap_run_s"],
+                       dynapsim_vmap_sharded_s=rp.get("vmap_sharded_run_s"),
+                       rockpool_rate_hz=rp["vmap_rate_hz"],
+                       speedup_vs_rockpool_mc=loop_total / ours["run_s"],
+                       speedup_vs_dynapsim_vmap=vmap_best / ours["run_s"])
+            _line("Rockpool loop (regen, set, evolve)", loop_total, work,
+                  f"{rp['loop_per_instance_s'] * 1e3:.0f} ms/instance over {loop_k} instances "
+                  f"(first call {rp['loop_first_s']:.1f} s excluded)")
+            _line("DynapSim jit(vmap)", rp["vmap_run_s"], work,
+                  f"{rp['vmap_run_s'] / inst * 1e3:.1f} ms/instance, compile "
+                  f"{rp['vmap_compile_s']:.1f} s, mean rate {rp['vmap_rate_hz']:.1f} Hz")
+            if "vmap_sharded_run_s" in rp:
+                _line("DynapSim jit(vmap) sharded", rp["vmap_sharded_run_s"], work,
+                      f"{len(devices)} devices")
+            print(f"  speedup vs Rockpool loop: {row['speedup_vs_rockpool_mc']:.1f}x, "
+                  f"vs DynapSim vmap (best): {row['speedup_vs_dynapsim_vmap']:.2f}x")
+        summary["sizes"][str(n)] = row
+    last = summary["sizes"][str(sizes[-1])]
+    summary["speedup_vs_rockpool_mc_cpu"] = last.get("speedup_vs_rockpool_mc")
+    summary["speedup_vs_dynapsim_vmap_cpu"] = last.get("speedup_vs_dynapsim_vmap")
+    for n, row in summary["sizes"].items():
+        summary[f"speedup_vs_rockpool_mc_cpu_n{n}"] = row.get("speedup_vs_rockpool_mc")
+        summary[f"speedup_vs_dynapsim_vmap_cpu_n{n}"] = row.get("speedup_vs_dynapsim_vmap")
+    print(json.dumps(summary, default=float))
+
+
+def _line(label: str, seconds: float, work: int, note: str) -> None:
+    print(f"  {label:<36} {seconds:9.3f} s  {work / seconds / 1e6:9.2f} M neuron-steps/s  "
+          f"({note})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

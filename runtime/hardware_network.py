@@ -1,0 +1,255 @@
+"""Routing tables + target -> the circuit simulator's network: realised currents and synapses.
+
+What the chip will do, read from its configuration only (never from the IR it was compiled from):
+
+* The simulated neurons are the hardware neurons that matter: every placed IR neuron, every neuron
+  that receives a delivered synapse and every neuron that sends one. ``hw_ids[i]`` is the hardware
+  id of simulated neuron ``i`` (sorted). Unused neurons of a core are not simulated: nothing they
+  could do reaches a placed neuron.
+* Per neuron, the current each circuit role realises: the core's ``(coarse, fine)`` setting of the
+  bias that the target assigns to the role, through ``Target.bias_current``. Neuron roles are
+  ``I_tau_mem, I_gain_mem, I_dc, I_ref, I_pulse, I_spkthr``; per used synapse type ``I_tau_syn`` and
+  ``I_gain_syn`` (arrays of shape ``(n, types)``).
+* Per delivered synapse (``compiler.tables.delivered_synapses``: one row per matching CAM entry, so
+  repeated entries add up), its weight current: ``base_sum`` targets add the base weights of the post
+  neuron's core selected by the mask code; ``count`` targets multiply the core's weight bias of the
+  synapse type by the code (1 per CAM entry). Synapses whose weight current is 0 are dropped.
+* Sources are numbered ``0..n-1`` for neurons and ``n + c`` for external input channel ``c``.
+
+A target whose spike threshold is fixed in the circuit (no bias realises ``I_spkthr``) does not say
+how large it is; :func:`build_hardware_network` then uses ``spike_threshold`` (default: the circuit
+mapping's ``CircuitOptions.spike_threshold_current``, the value the compiler assumed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+
+from neurocc.compiler.circuits import CircuitOptions
+from neurocc.compiler.errors import ConfigError, TargetError
+from neurocc.compiler.tables import RoutingTables, delivered_synapses
+
+#: Per-neuron circuit currents the simulator reads (shape ``(n,)``).
+NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse", "I_spkthr")
+#: Per-neuron, per-synapse-type currents (shape ``(n, types)``).
+SYNAPSE_ROLES = ("I_tau_syn", "I_gain_syn")
+#: How a synapse type acts on the membrane.
+SYNAPSE_KINDS = ("excitatory", "inhibitory", "shunting")
+
+
+@dataclass(frozen=True)
+class CircuitConstants:
+    """Physical constants and capacitances the simulator needs (SI units; hashable)."""
+
+    U_T: float
+    kappa: float
+    I_0: float
+    V_th: float
+    C_mem: float
+    C_ref: float
+    C_pulse: float
+    #: Capacitance of each used synapse type, in ``HardwareNetwork.syn_types`` order.
+    C_syn: tuple[float, ...]
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True, eq=False)
+class HardwareNetwork:
+    """The configured chip as the circuit simulator sees it (a pytree: arrays are leaves).
+
+    ``currents`` maps each role of :data:`NEURON_ROLES` to ``(n,)`` and of :data:`SYNAPSE_ROLES` to
+    ``(n, len(syn_types))`` nominal currents (A). Synapse ``s`` goes from source ``syn_src[s]`` to
+    simulated neuron ``syn_post[s]`` through type slot ``syn_type[s]`` with weight current
+    ``syn_weight[s]`` (A); ``syn_group[s]`` numbers the (post core, type) pairs whose synapses share
+    weight biases. ``neuron_index[j]`` is the simulated neuron of IR neuron ``j``.
+    """
+
+    currents: dict[str, np.ndarray]
+    syn_weight: np.ndarray
+    syn_src: np.ndarray
+    syn_post: np.ndarray
+    syn_type: np.ndarray
+    syn_group: np.ndarray
+    hw_ids: np.ndarray
+    neuron_index: np.ndarray
+    n_neurons: int = field(metadata=dict(static=True))
+    n_inputs: int = field(metadata=dict(static=True))
+    #: Names of the used synapse types (target order) and how each acts (:data:`SYNAPSE_KINDS`).
+    syn_types: tuple[str, ...] = field(metadata=dict(static=True))
+    syn_kinds: tuple[str, ...] = field(metadata=dict(static=True))
+    constants: CircuitConstants = field(metadata=dict(static=True))
+    #: (name, size) of the IR's non-input populations, in the order of ``neuron_index``.
+    populations: tuple[tuple[str, int], ...] = field(metadata=dict(static=True))
+    outputs: tuple[str, ...] = field(metadata=dict(static=True))
+
+    @property
+    def n_synapses(self) -> int:
+        return int(np.asarray(self.syn_weight).size)
+
+    def population_neurons(self, name: str) -> np.ndarray:
+        """Simulated-neuron indices of IR population ``name``'s neurons, in IR order."""
+        start = 0
+        for pop, size in self.populations:
+            if pop == name:
+                return np.asarray(self.neuron_index)[start:start + size]
+            start += size
+        raise ConfigError(f"no population named {name!r} in the configuration",
+                          fix=f"use one of {[p for p, _ in self.populations]}")
+
+
+def build_hardware_network(tables: RoutingTables, target: Any, *,
+                           spike_threshold: float | None = None) -> HardwareNetwork:
+    """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network."""
+    _check_geometry(tables, target)
+    syn = delivered_synapses(tables)
+    src_neurons = syn.src[syn.src >= 0]
+    hw_ids = np.unique(np.concatenate([tables.neuron_hw, syn.post, src_neurons]).astype(np.int64))
+    n = hw_ids.size
+    n_inputs = sum(size for _, size in tables.input_populations)
+    bad_inputs = syn.src[syn.src < -n_inputs]
+    if bad_inputs.size:
+        raise ConfigError(f"an SRAM row sends input channel {-1 - int(bad_inputs[0])}, but the "
+                          f"configuration has {n_inputs} input channels",
+                          fix="list every input population in RoutingTables.input_populations")
+
+    used_types = np.unique(syn.syn_type)
+    types = [_synapse_type(tables, target, int(t)) for t in used_types]
+    slot_of = {int(t): i for i, t in enumerate(used_types)}
+
+    core_of_neuron = hw_ids // tables.neurons_per_core
+    per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold)
+    currents = {role: per_core.neuron_values(role, core_of_neuron) for role in NEURON_ROLES}
+    for role in SYNAPSE_ROLES:
+        currents[role] = np.stack(
+            [per_core.neuron_values(f"{role}.{st.name}", core_of_neuron) for st in types], axis=1
+        ) if types else np.zeros((n, 0))
+
+    post = np.searchsorted(hw_ids, syn.post)
+    src = np.where(syn.src >= 0, np.searchsorted(hw_ids, np.maximum(syn.src, 0)), n - 1 - syn.src)
+    slot = np.array([slot_of[int(t)] for t in syn.syn_type], dtype=np.int64)
+    post_core = core_of_neuron[post]
+    weight = _weight_currents(target, per_core, types, slot, syn.code, post_core)
+    group = post_core * max(len(types), 1) + slot
+    keep = weight > 0
+    return HardwareNetwork(
+        currents=currents, syn_weight=weight[keep], syn_src=src[keep].astype(np.int64),
+        syn_post=post[keep].astype(np.int64), syn_type=slot[keep], syn_group=group[keep],
+        hw_ids=hw_ids, neuron_index=np.searchsorted(hw_ids, tables.neuron_hw).astype(np.int64),
+        n_neurons=int(n), n_inputs=int(n_inputs),
+        syn_types=tuple(st.name for st in types),
+        syn_kinds=tuple(_kind(st) for st in types),
+        constants=_constants(target, types),
+        populations=tuple((name, int(size)) for name, size in tables.populations),
+        outputs=tuple(tables.outputs))
+
+
+def _check_geometry(tables: RoutingTables, target: Any) -> None:
+    for attr in ("cores_per_chip", "neurons_per_core"):
+        if getattr(tables, attr) != getattr(target, attr):
+            raise ConfigError(f"the configuration has {getattr(tables, attr)} {attr} but target "
+                              f"{target.name} has {getattr(target, attr)}",
+                              where=f"routing tables for {tables.target!r}",
+                              fix="simulate the configuration with the target it was compiled for")
+    size = sum(s for _, s in tables.populations)
+    if np.asarray(tables.neuron_hw).size != size:
+        raise ConfigError(f"neuron_hw places {np.asarray(tables.neuron_hw).size} neurons but the "
+                          f"populations hold {size}", where="routing tables",
+                          fix="give every IR neuron exactly one hardware id")
+
+
+def _synapse_type(tables: RoutingTables, target: Any, index: int) -> Any:
+    if not 0 <= index < len(tables.syn_types):
+        raise ConfigError(f"CAM synapse type index {index} is outside the configuration's "
+                          f"{len(tables.syn_types)} types", where="routing tables",
+                          fix="cam_type indexes RoutingTables.syn_types")
+    return target.synapse_type(tables.syn_types[index])
+
+
+def _kind(st: Any) -> str:
+    if st.sign == "excitatory":
+        return "excitatory"
+    return "shunting" if st.shunting else "inhibitory"
+
+
+def _constants(target: Any, types: list[Any]) -> CircuitConstants:
+    c = target.circuit
+    return CircuitConstants(U_T=c.U_T, kappa=c.kappa, I_0=c.I_0, V_th=c.V_th,
+                            C_mem=c.capacitance["mem"], C_ref=c.capacitance["ref"],
+                            C_pulse=c.capacitance["pulse"],
+                            C_syn=tuple(float(st.capacitance) for st in types))
+
+
+class _CoreBiases:
+    """Realised current of each role on each used core (global core index = chip * cpc + core)."""
+
+    def __init__(self, tables: RoutingTables, target: Any, cores: np.ndarray,
+                 spike_threshold: float | None):
+        self.tables, self.target, self.cores = tables, target, cores
+        if spike_threshold is None:
+            spike_threshold = CircuitOptions().spike_threshold_current
+        if not (np.isfinite(spike_threshold) and spike_threshold > 0):
+            raise TargetError(f"spike_threshold = {spike_threshold!r} A is not a positive current",
+                              fix="pass the fixed spike threshold current in amperes")
+        self.spike_threshold = float(spike_threshold)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def core_values(self, role: str) -> np.ndarray:
+        """Current of ``role`` per entry of ``self.cores``."""
+        if role in self._cache:
+            return self._cache[role]
+        spec = self.target.bias_for_role(role)
+        if spec is None:
+            if role == "I_spkthr" and not self.target.spike_threshold_adjustable:
+                values = np.full(self.cores.size, self.spike_threshold)
+            else:
+                raise TargetError(f"no bias of target {self.target.name} realises {role}",
+                                  fix="the simulator needs every neuron and synapse role")
+        else:
+            values = np.array([self._bias(int(c), spec.name, role) for c in self.cores])
+        self._cache[role] = values
+        return values
+
+    def neuron_values(self, role: str, core_of: np.ndarray) -> np.ndarray:
+        return self.core_values(role)[np.searchsorted(self.cores, core_of)]
+
+    def _bias(self, core_global: int, name: str, role: str) -> float:
+        chip, core = divmod(core_global, self.tables.cores_per_chip)
+        config = self.tables.cores.get((chip, core))
+        where = f"chip {chip} core {core}"
+        if config is None:
+            raise ConfigError("the core holds used neurons but has no configuration (biases)",
+                              where=where, fix="add a CoreConfig for every used core")
+        if name not in config.biases:
+            raise ConfigError(f"bias {name} ({role}) is not set", where=where,
+                              fix="set every bias whose current the neurons use")
+        coarse, fine = config.biases[name]
+        return float(self.target.bias_current(name, coarse, fine))
+
+
+def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot: np.ndarray,
+                     code: np.ndarray, post_core: np.ndarray) -> np.ndarray:
+    """Weight current of every delivered synapse, per the target's weight scheme."""
+    scheme = target.weights
+    if scheme.scheme == "base_sum":
+        if np.any((code < 0) | (code >= 2 ** scheme.mask_bits)):
+            bad = code[(code < 0) | (code >= 2 ** scheme.mask_bits)][0]
+            raise ConfigError(f"CAM weight mask {int(bad)} does not fit {scheme.mask_bits} bits",
+                              where="routing tables", fix="masks select among the base weights")
+        weight = np.zeros(code.size)
+        for k in range(scheme.bases):
+            bit = (code >> k) & 1
+            weight += bit * per_core.neuron_values(f"I_w_base.{k}", post_core)
+        return weight
+    if np.any(code < 0):
+        raise ConfigError(f"CAM weight count {int(code[code < 0][0])} is negative",
+                          where="routing tables", fix="counts are >= 0")
+    weight = np.zeros(code.size)
+    for i, st in enumerate(types):
+        sel = slot == i
+        weight[sel] = code[sel] * per_core.neuron_values(st.weight_role, post_core[sel])
+    return weight
+
