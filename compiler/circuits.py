@@ -52,8 +52,8 @@ class CircuitOptions:
     stands in for LIF's and IF's instantaneous synapse. ``pulse_width`` (chip seconds) is t_pulse.
     ``slow_synapse_tau`` (chip seconds) splits fast and slow synapse types where a target has both.
     ``inhibition`` picks subtractive or shunting inhibitory types; ``excitatory_type`` /
-    ``inhibitory_type`` name a type outright. ``integrator_leak_current`` (A; None = the target's
-    I_0) is the smallest leak an IF neuron gets. ``negative_drive``: ``error`` or ``clip``
+    ``inhibitory_type`` name a type outright. ``integrator_leak_current`` (A; None = the smallest
+    leak current the target can set, at least I_0) is the leak an IF neuron gets. ``negative_drive``: ``error`` or ``clip``
     (realise a negative v_leak + bias as zero drive). ``subtract_reset``: ``error`` or ``zero``
     (accept the chip's reset to ground). ``zero_refractory_steps``: the refractory time, in steps,
     that stands in for none (well under one step so that it rounds to zero).
@@ -333,6 +333,14 @@ def _require_tau_above_dt(pop: Population, name: str, dt: float, options: Circui
             fix="use CircuitOptions(discretisation='continuous'), or load with a smaller dt")
 
 
+def _smallest_leak(target: Any) -> float:
+    """The weakest membrane leak the chip can set: the leak bias's smallest current, not below
+    the leakage floor I_0 (an IF neuron has no leak; this is the closest the chip gets)."""
+    spec = target.bias_for_role("I_tau_mem")
+    lowest = target.bias_range(spec.name)[0] if spec is not None else 0.0
+    return max(target.circuit.I_0, lowest)
+
+
 def _population_circuits(pop: Population, target: Any, o: CircuitOptions, dt: float,
                          used: Mapping[str, Any], notes: list[str]) -> PopulationCircuits:
     where = f"population {pop.name!r} ({pop.model})"
@@ -340,7 +348,7 @@ def _population_circuits(pop: Population, target: Any, o: CircuitOptions, dt: fl
     _check_reset(pop, o, where, notes)
     s, dt_c = o.time_scale, o.time_scale * dt
     if pop.model == "IF":
-        i_tau = np.full(pop.size, o.integrator_leak_current or circuit.I_0)
+        i_tau = np.full(pop.size, o.integrator_leak_current or _smallest_leak(target))
         tau_m = current_tau(i_tau, caps["mem"], circuit)
         drive = pop.params["bias"] * tau_m / dt_c
     else:

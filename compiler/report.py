@@ -1,0 +1,128 @@
+"""The machine-readable placement and resource report of a compilation.
+
+Stable keys (other tools may rely on them): ``target``, ``chips_used``, ``cores_used``,
+``routed_events``, ``checker_ok``, ``max_cam_per_neuron``, ``max_sram_per_neuron``,
+``weight_rel_error``, ``bias_rel_error_max``. Everything is a deterministic function of the
+compilation (no timings, no paths), so that the same input gives a byte-identical report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .circuits import precision_floors
+from .pipeline import Compilation
+from .placement_problem import DEFAULT_RATE
+
+REPORT_FORMAT = "neurocc-report"
+REPORT_VERSION = 1
+
+
+def _round(x: float, digits: int = 6) -> float:
+    """Round for stable text (the value is already deterministic; this keeps reports short)."""
+    return float(f"{float(x):.{digits}g}")
+
+
+def per_neuron_bias_error(c: Compilation) -> np.ndarray:
+    """For every neuron, the worst relative error between a requested and a realised current
+    (class sharing plus bias-generator rounding), floors as in the class assignment. Synaptic
+    gains are left out: they also carry the weight scales, whose error is the weight error."""
+    floors = precision_floors(c.circuits)
+    gains = {st.gain_role for st in c.target.synapse_types}
+    worst = []
+    for name, pc in c.circuits.populations.items():
+        realised = c.weights.neuron_currents[name]
+        err = np.zeros(pc.size)
+        for role, requested in pc.currents.items():
+            if role in gains or role not in realised or c.target.bias_for_role(role) is None:
+                continue
+            denom = np.maximum(requested, floors.get(role, 0.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(denom > 0, np.abs(realised[role] - requested) / denom, 0.0)
+            err = np.maximum(err, rel)
+        worst.append(err)
+    return np.concatenate(worst) if worst else np.zeros(0)
+
+
+def _cores(c: Compilation) -> list[dict[str, Any]]:
+    t = c.tables
+    cam_hw = np.bincount(t.cam_post, minlength=t.chips * t.cores_per_chip * t.neurons_per_core)
+    core_of_hw = t.neuron_hw // t.neurons_per_core
+    rows = []
+    for (chip, core), config in sorted(t.cores.items()):
+        g = chip * t.cores_per_chip + core
+        placed = t.neuron_hw[core_of_hw == g]
+        biases = []
+        for role, choice in sorted(c.weights.core_biases[g].items()):
+            biases.append({"bias": choice.name, "role": role, "coarse": int(choice.coarse),
+                           "fine": int(choice.fine), "requested_A": _round(choice.requested),
+                           "realised_A": _round(choice.realised),
+                           "rel_error": _round(choice.rel_error, 4)})
+        rows.append({"chip": int(chip), "core": int(core), "parameter_class":
+                     int(config.parameter_class), "neurons": int(placed.size),
+                     "cam_max": int(cam_hw[placed].max(initial=0)),
+                     "cam_total": int(cam_hw[placed].sum()), "biases": biases})
+    return rows
+
+
+def _traffic(c: Compilation) -> list[list[float]]:
+    """Expected events per step from each used core (last row: external inputs) to each core."""
+    t = c.tables
+    n_cores = t.chips * t.cores_per_chip
+    n = t.neuron_hw.size
+    sources = n + c.network.neurons(include_inputs=True) - c.network.neurons()
+    rates = np.full(sources, DEFAULT_RATE) if c.options.rates is None else \
+        np.asarray(c.options.rates, dtype=float)
+    hw_rate = np.zeros(n_cores * t.neurons_per_core)
+    hw_rate[t.neuron_hw] = rates[:n]
+    is_neuron = t.sram_src >= 0
+    rate = np.where(is_neuron, hw_rate[np.maximum(t.sram_src, 0)],
+                    rates[n + np.maximum(-1 - t.sram_src, 0)])
+    src_core = np.where(is_neuron, t.sram_src // t.neurons_per_core, n_cores)
+    traffic = np.zeros((n_cores + 1, n_cores))
+    for bit in range(t.cores_per_chip):
+        hit = (t.sram_cores >> bit) & 1 == 1
+        np.add.at(traffic, (src_core[hit], t.sram_chip[hit] * t.cores_per_chip + bit), rate[hit])
+    return [[_round(v) for v in row] for row in traffic]
+
+
+def build_report(c: Compilation) -> dict[str, Any]:
+    """The report of a finished compilation (every pass has run)."""
+    t, p, w = c.tables, c.placement, c.weights
+    cam = np.bincount(t.cam_post) if t.cam_post.size else np.zeros(1, np.int64)
+    sram = np.bincount(t.sram_src[t.sram_src >= 0]) if np.any(t.sram_src >= 0) else \
+        np.zeros(1, np.int64)
+    bias_err = per_neuron_bias_error(c)
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "network": c.network.name,
+        "target": c.target.name,
+        "chips_available": int(c.target.chips),
+        "chips_used": int(np.unique(p.chip).size),
+        "cores_used": int(len(t.cores)),
+        "neurons": int(c.network.neurons()),
+        "input_channels": int(c.network.neurons(include_inputs=True) - c.network.neurons()),
+        "synapses": int(c.network.synapses()),
+        "parameter_classes": int(c.classes.n_classes),
+        "parameter_classes_lower_bound": int(c.classes.lower_bound),
+        "routed_events": _round(p.objective),
+        "solver": {"status": p.status, "method": p.method, "objective": _round(p.objective),
+                   "bound": _round(p.bound), "gap": _round(p.gap, 4)},
+        "checker_ok": bool(c.check.ok),
+        "max_cam_per_neuron": int(cam.max()),
+        "max_sram_per_neuron": int(sram.max()),
+        "cam_per_neuron_limit": int(c.target.cam_per_neuron),
+        "sram_per_neuron_limit": int(c.target.sram_usable),
+        "weight_rel_error": _round(w.rel_error, 4),
+        "bias_rel_error_max": _round(float(bias_err.max(initial=0.0)), 4),
+        "projections": [{"name": name, "synapses": int(w.requested_iw[name].size),
+                         "kept": int(np.count_nonzero(w.code[name])),
+                         "weight_rel_error": _round(w.projection_error(name), 4)}
+                        for name in w.requested_iw],
+        "cores": _cores(c),
+        "core_traffic_events": _traffic(c),
+        "notes": list(c.circuits.notes),
+    }
