@@ -63,6 +63,211 @@ def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text networ
     _print_summary(summary)
 
 
+@app.command("compile")
+def compile_command(
+        model: Path = typer.Argument(..., help="NIR file or .ncl text network"),
+        target: str = typer.Option("dynapse2", "--target", "-t",
+                                   help="dynapse1, dynapse2, or a target JSON file"),
+        chips: Optional[int] = typer.Option(None, "--chips", help="Chips available "
+                                            "(default: the target's board)"),
+        outdir: Path = typer.Option(Path("out"), "-o", "--output", help="Output folder"),
+        dt: float = DT_OPTION, reset: str = RESET_OPTION, refractory: float = REFRACTORY_OPTION,
+        sram_usable: Optional[int] = typer.Option(None, "--sram-usable",
+                                                  help="SRAM entries per neuron to use"),
+        class_tolerance: float = typer.Option(0.05, "--class-tolerance",
+                                              help="Largest relative error of a neuron's "
+                                                   "currents when sharing its core's biases"),
+        weight_bits: Optional[int] = typer.Option(None, "--weight-bits",
+                                                  help="Base weights per core (1..4; SE2)"),
+        time_scale: float = typer.Option(1.0, "--time-scale",
+                                         help="Chip seconds per model second"),
+        negative_drive: str = typer.Option("clip", "--negative-drive",
+                                           help="clip (realise a negative constant drive as "
+                                                "none; reported) or error"),
+        inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz of input spike "
+                                              "trains (one array per input population, "
+                                              "(batch, T, size)) to estimate event rates"),
+        seed: int = typer.Option(0, "--seed", help="Seed of the solvers"),
+        time_limit: float = typer.Option(10.0, "--time-limit",
+                                         help="Placement solver budget (deterministic s)"),
+) -> None:
+    """Compile a model to a chip configuration, with a placement and resource report."""
+    from .circuits import CircuitOptions
+    from .core_weights import WeightOptions
+    from .driver import compile_model
+    from .pipeline import CompileOptions
+    from .placement import PlacementOptions
+
+    net = _load(model, dt, reset, refractory)
+    rates = _rates(net, inputs) if inputs is not None else None
+    options = CompileOptions(
+        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive),
+        class_tolerance=class_tolerance,
+        weights=WeightOptions(bits=weight_bits, seed=seed),
+        placement=PlacementOptions(seed=seed, time_limit_s=time_limit),
+        rates=rates)
+    with console.status("compiling") as status:
+        compiled = compile_model(net, target, chips=chips, sram_usable=sram_usable,
+                                 options=options,
+                                 progress=lambda stage: status.update(f"compiling: {stage}"))
+        status.update("writing files")
+        written = compiled.save(outdir)
+    _print_compile_summary(compiled.report, compiled.compilation.seconds, written)
+
+
+def _rates(net, path: Path):
+    import numpy as np
+
+    from neurocc.compiler.placement_problem import rates_from_simulation
+    from .errors import ModelFormatError
+    try:
+        with np.load(path) as data:
+            given = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"cannot read input spikes: {exc}", where=str(path),
+                               fix="save them with numpy.savez(path, <input name>=array)") from None
+    return rates_from_simulation(net, given)
+
+
+def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
+    console.print(f"[bold]{r['network']}[/] -> [bold]{r['target']}[/]: {r['neurons']} neurons, "
+                  f"{r['synapses']} synapses on {r['cores_used']} cores of {r['chips_used']} "
+                  f"chip(s); {r['parameter_classes']} parameter classes")
+    table = Table(title="Compile summary")
+    table.add_column("measure")
+    table.add_column("value")
+    solver = r["solver"]
+    rows = [
+        ("CAM per neuron (max / limit)", f"{r['max_cam_per_neuron']} / {r['cam_per_neuron_limit']}"),
+        ("SRAM per neuron (max / limit)",
+         f"{r['max_sram_per_neuron']} / {r['sram_per_neuron_limit']}"),
+        ("routed events per step", _fmt(r["routed_events"])),
+        ("placement", f"{solver['status']} ({solver['method']}), bound {_fmt(solver['bound'])}, "
+                      f"gap {100 * solver['gap']:.1f}%"),
+        ("weight error (relative)", f"{100 * r['weight_rel_error']:.2f}%"),
+        ("bias error (worst neuron)", f"{100 * r['bias_rel_error_max']:.2f}%"),
+        ("independent check", "passed" if r["checker_ok"] else "[red]FAILED[/]"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    for note in r["notes"]:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    timing = ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items())
+    console.print(f"stages: {timing}", soft_wrap=True)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command("verify")
+def verify_command(
+        outdir: Path = typer.Argument(..., help="Folder written by `neurocc compile`"),
+        inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz: one spike array "
+                                              "(batch, T, size) per input population, optional "
+                                              "`labels`; default: Poisson inputs"),
+        instances: int = typer.Option(100, "--instances", help="Simulated chips"),
+        mismatch: float = typer.Option(0.2, "--mismatch", help="Relative sigma of every current"),
+        noise: float = typer.Option(0.0, "--noise", help="Membrane noise (x threshold current)"),
+        silence: float = typer.Option(0.0, "--silence", help="Fraction of dead neurons"),
+        weight_bits: Optional[int] = typer.Option(None, "--weight-bits",
+                                                  help="Round weights to this many bits"),
+        seed: int = typer.Option(0, "--seed", help="Seed of the simulated chips"),
+        min_agreement: float = typer.Option(0.8, "--min-agreement"),
+        min_correlation: float = typer.Option(0.7, "--min-correlation"),
+        samples: int = typer.Option(16, "--samples", help="Poisson inputs: samples"),
+        steps: int = typer.Option(200, "--steps", help="Poisson inputs: steps per sample"),
+        rate: float = typer.Option(50.0, "--rate", help="Poisson inputs: Hz (model time)"),
+        sweep: bool = typer.Option(False, "--sweep", help="Also sweep mismatch, weight bits, "
+                                                          "noise and silenced fraction"),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+) -> None:
+    """Verify a compiled network on simulated chips against the float reference."""
+    from neurocc.compiler.driver import read_compiled
+    from neurocc.runtime import plots
+    from neurocc.runtime.verify import (VerifyOptions, load_stimulus, poisson_stimulus,
+                                        verify_folder)
+    from neurocc.runtime.verify import sweep as run_sweep
+
+    folder = read_compiled(outdir)
+    stimulus = load_stimulus(inputs, folder.network) if inputs is not None else \
+        poisson_stimulus(folder.network, samples=samples, steps=steps, rate_hz=rate, seed=seed)
+    options = VerifyOptions(instances=instances, mismatch=mismatch, noise=noise, silence=silence,
+                            weight_bits=weight_bits, seed=seed, min_agreement=min_agreement,
+                            min_correlation=min_correlation)
+    quiet = as_json
+    with console.status("simulating", spinner="dots") if not quiet else _Silent() as status:
+        status.update(f"simulating {instances} chips")
+        verification, reference = verify_folder(folder, stimulus, options)
+        plot_dir = outdir / "verify"
+        plot_dir.mkdir(exist_ok=True)
+        written = [
+            plots.rasters(verification.reference_outputs, verification.compiled_outputs,
+                          verification.metrics["count_correlation"], plot_dir / "rasters.png"),
+            plots.histograms(verification.metrics, plot_dir / "metrics.png")]
+        points = []
+        if sweep:
+            points = run_sweep(folder, stimulus, replace_instances(options),
+                               progress=lambda what: status.update(f"sweep: {what}"))
+            written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
+    summary = {**verification.as_dict(), "reference": reference,
+               "sweep": [p.__dict__ for p in points]}
+    (plot_dir / "verify.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, sort_keys=True))
+    else:
+        _print_verification(summary, written + [plot_dir / "verify.json"])
+    if not verification.passed:
+        raise typer.Exit(1)
+
+
+def replace_instances(options):
+    """Sweeps run many configurations: a quarter of the chips each (at least 10)."""
+    from dataclasses import replace
+    return replace(options, instances=max(10, options.instances // 4))
+
+
+class _Silent:
+    """Stands in for a rich status when output must stay machine-readable."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, *_):
+        return None
+
+
+def _print_verification(s: dict, written: list) -> None:
+    table = Table(title=f"Verification on {s['instances']} simulated chips "
+                        f"(mismatch {s['mismatch']:g}, noise {s['noise']:g}, "
+                        f"silenced {s['silence']:g})")
+    for col in ("metric", "median", "5%", "95%"):
+        table.add_column(col)
+    for name, v in s["summary"].items():
+        table.add_row(name, _fmt(v["median"]), _fmt(v["p5"]), _fmt(v["p95"]))
+    console.print(table)
+    ref = s["reference"]
+    line = f"reference: {_fmt(ref['spikes_per_inference'])} spikes per inference"
+    if "accuracy" in ref:
+        line += f", accuracy {ref['accuracy']:.3f}"
+    console.print(line)
+    if s["sweep"]:
+        sweep = Table(title="Robustness sweep (medians)")
+        for col in ("axis", "value", "agreement", "count correlation", "accuracy"):
+            sweep.add_column(col)
+        for p in s["sweep"]:
+            acc = "-" if p["accuracy"] is None else f"{p['accuracy']:.3f}"
+            sweep.add_row(p["axis"], f"{p['value']:g}", f"{p['agreement']:.3f}",
+                          f"{p['correlation']:.3f}", acc)
+        console.print(sweep)
+    verdict = "[green]PASS[/]" if s["passed"] else "[red]FAIL[/]: " + "; ".join(s["reasons"])
+    console.print(f"verdict: {verdict}")
+    for path in written:
+        console.print(f"wrote {path}")
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -110,7 +315,8 @@ def _print_summary(s: dict) -> None:
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the app, turning neurocc errors into one clear line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # outside standalone mode click returns the code of a ``typer.Exit`` instead of exiting
+        code = app(args=argv, standalone_mode=False)
     except NeuroccError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -125,3 +331,5 @@ def main(argv: Optional[list[str]] = None) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)

@@ -1,0 +1,240 @@
+"""Verification: the reference simulator on the source network vs the circuit simulator on many
+simulated chips, driven by the same inputs; metrics, a verdict, and robustness sweeps.
+
+The compiled side is read from the configuration alone (through the backends' readers and
+:func:`runtime.hardware_network.build_hardware_network`), never from the compiler's internals, so
+what is verified is what would be loaded onto the chip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from neurocc.compiler.errors import ModelFormatError, SimulationError
+from neurocc.compiler.ir import Network
+
+from . import metrics
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """``instances`` simulated chips with ``mismatch`` (relative sigma of every current), membrane
+    ``noise`` (fraction of the threshold current), a ``silence`` fraction of dead neurons and an
+    optional ``weight_bits`` override. The verdict passes when the median classification
+    agreement and the median count correlation reach their minimums. ``van_rossum_tau``: seconds
+    of the distance's kernel (model time)."""
+
+    instances: int = 100
+    mismatch: float = 0.2
+    noise: float = 0.0
+    silence: float = 0.0
+    weight_bits: int | None = None
+    seed: int = 0
+    min_agreement: float = 0.8
+    min_correlation: float = 0.7
+    van_rossum_tau: float = 0.01
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """Input spike trains per input population ``(batch, T, size)`` and optional labels."""
+
+    inputs: Mapping[str, np.ndarray]
+    labels: np.ndarray | None = None
+
+    @property
+    def samples(self) -> int:
+        return int(next(iter(self.inputs.values())).shape[0])
+
+
+def poisson_stimulus(net: Network, *, samples: int = 16, steps: int = 200,
+                     rate_hz: float = 50.0, seed: int = 0) -> Stimulus:
+    """Independent Poisson spike trains on every input channel (``rate_hz`` in model time)."""
+    rng = np.random.default_rng(seed)
+    p = min(1.0, rate_hz * net.dt)
+    return Stimulus({name: rng.random((samples, steps, net.populations[name].size)) < p
+                     for name in net.inputs})
+
+
+def load_stimulus(path: str | Path, net: Network) -> Stimulus:
+    """Read an ``.npz`` with one array per input population (``(batch, T, size)``) and an
+    optional ``labels`` array; with a single input population its array may have any name."""
+    try:
+        with np.load(path) as data:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"cannot read the inputs: {exc}", where=str(path),
+                               fix="save them with numpy.savez(path, <input>=spikes, "
+                                   "labels=labels)") from None
+    labels = arrays.pop("labels", None)
+    if len(net.inputs) == 1 and len(arrays) == 1 and net.inputs[0] not in arrays:
+        arrays = {net.inputs[0]: next(iter(arrays.values()))}
+    missing = [name for name in net.inputs if name not in arrays]
+    if missing:
+        raise SimulationError(f"no spike trains for input populations {missing}",
+                              where=str(path), fix=f"store arrays named {list(net.inputs)}")
+    inputs = {name: arrays[name].astype(bool) for name in net.inputs}
+    batch = {a.shape[0] for a in inputs.values()}
+    if labels is not None and (labels.ndim != 1 or {labels.shape[0]} != batch):
+        raise SimulationError(f"labels have shape {labels.shape}, expected ({batch.pop()},)",
+                              where=str(path), fix="one integer label per sample")
+    return Stimulus(inputs, None if labels is None else labels.astype(np.int64))
+
+
+@dataclass(frozen=True, eq=False)
+class Verification:
+    """Per-instance metrics, their summaries, the verdict, and the spikes behind them."""
+
+    metrics: dict[str, np.ndarray]
+    summary: dict[str, dict[str, float]]
+    passed: bool
+    reasons: list[str]
+    reference_outputs: np.ndarray
+    compiled_outputs: np.ndarray
+    options: VerifyOptions
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reasons": self.reasons, "summary": self.summary,
+                "instances": self.options.instances, "mismatch": self.options.mismatch,
+                "noise": self.options.noise, "silence": self.options.silence,
+                "weight_bits": self.options.weight_bits, "seed": self.options.seed}
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledSimulation:
+    """Everything needed to simulate one compiled folder, built once and reused by sweeps."""
+
+    network: Network
+    hardware: Any
+    dt_chip: float
+    input_order: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @classmethod
+    def from_folder(cls, folder: Any) -> "CompiledSimulation":
+        from neurocc.compiler.circuits import CircuitOptions
+
+        from .hardware_network import build_hardware_network
+        meta = folder.deployment.meta
+        circuit = meta.circuit_options or CircuitOptions()
+        hw = build_hardware_network(folder.deployment.tables, folder.target,
+                                    spike_threshold=circuit.spike_threshold_current)
+        tables = folder.deployment.tables
+        return cls(network=folder.network, hardware=hw,
+                   dt_chip=float(meta.dt or folder.network.dt) * circuit.time_scale,
+                   input_order=tuple(name for name, _ in tables.input_populations),
+                   outputs=tuple(tables.outputs))
+
+    def run(self, stimulus: Stimulus, options: VerifyOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Output spikes ``(instances, batch, T, n_out)`` and spikes per inference."""
+        from .circuit_sim import simulate_circuit
+        x = np.concatenate([np.asarray(stimulus.inputs[name], dtype=np.float32)
+                            for name in self.input_order], axis=-1)
+        result = simulate_circuit(self.hardware, x, dt=self.dt_chip, instances=options.instances,
+                                  mismatch=options.mismatch, seed=options.seed,
+                                  noise=options.noise, silence=options.silence,
+                                  weight_bits=options.weight_bits)
+        out = np.concatenate([result.population(name) for name in self.outputs], axis=-1)
+        per_inference = result.spikes.astype(np.float64).sum(axis=(2, 3)).mean(axis=1)
+        return out, per_inference
+
+
+def reference_outputs(net: Network, stimulus: Stimulus, outputs: tuple[str, ...]
+                      ) -> tuple[np.ndarray, float]:
+    """Output spikes of the float reference ``(batch, T, n_out)`` and its spikes per inference."""
+    from .reference import simulate
+    result = simulate(net, dict(stimulus.inputs))
+    non_spiking = [name for name in outputs if name not in result.spikes]
+    if non_spiking:
+        raise SimulationError(f"outputs {non_spiking} do not spike", where=net.name,
+                              fix="verification compares spike counts of spiking outputs")
+    out = np.concatenate([np.asarray(result.spikes[name]) for name in outputs], axis=-1)
+    hidden = [np.asarray(s, dtype=np.float64).sum(axis=(1, 2))
+              for name, s in result.spikes.items() if not net.populations[name].is_input]
+    per_inference = float(np.mean(sum(hidden))) if hidden else 0.0
+    return out.astype(np.float64), per_inference
+
+
+def compare(reference: np.ndarray, compiled: np.ndarray, spikes_per_inference: np.ndarray,
+            stimulus: Stimulus, options: VerifyOptions, dt: float) -> Verification:
+    """Metrics per instance, summaries and the verdict."""
+    values = {
+        "count_correlation": metrics.count_correlation(reference, compiled),
+        "rate_error": metrics.rate_error(reference, compiled).mean(axis=1),
+        "agreement": metrics.agreement(reference, compiled),
+        "van_rossum": metrics.van_rossum(reference, compiled,
+                                         tau_steps=max(1.0, options.van_rossum_tau / dt)),
+        "spikes_per_inference": np.asarray(spikes_per_inference, dtype=np.float64),
+    }
+    if stimulus.labels is not None:
+        values["accuracy"] = metrics.accuracy(compiled, stimulus.labels)
+    summary = {name: metrics.summarise(v) for name, v in values.items()}
+    reasons = []
+    if summary["agreement"]["median"] < options.min_agreement:
+        reasons.append(f"median classification agreement {summary['agreement']['median']:.3f} "
+                       f"< {options.min_agreement}")
+    if summary["count_correlation"]["median"] < options.min_correlation:
+        reasons.append(f"median spike-count correlation "
+                       f"{summary['count_correlation']['median']:.3f} < {options.min_correlation}")
+    return Verification(metrics=values, summary=summary, passed=not reasons, reasons=reasons,
+                        reference_outputs=reference, compiled_outputs=compiled, options=options)
+
+
+def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOptions()
+                  ) -> tuple[Verification, dict[str, Any]]:
+    """Verify a compiled folder (see :func:`neurocc.compiler.driver.read_compiled`).
+
+    Returns the verification and the reference's own figures (accuracy when labelled, spikes per
+    inference) for the summary."""
+    sim = CompiledSimulation.from_folder(folder)
+    ref, ref_spikes = reference_outputs(sim.network, stimulus, sim.outputs)
+    compiled, per_inference = sim.run(stimulus, options)
+    verification = compare(ref, compiled, per_inference, stimulus, options, sim.network.dt)
+    reference = {"spikes_per_inference": ref_spikes}
+    if stimulus.labels is not None:
+        reference["accuracy"] = float(metrics.accuracy(ref, stimulus.labels))
+    return verification, reference
+
+
+#: The robustness axes and the values swept (the SE1 robustness results were reported at 20%
+#: mismatch, 2-bit weights, noise sigma 0.1 and 40% silenced neurons).
+SWEEP_AXES: dict[str, tuple[Any, ...]] = {
+    "mismatch": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "weight_bits": (1, 2, 3, 4),
+    "noise": (0.0, 0.025, 0.05, 0.1),
+    "silence": (0.0, 0.1, 0.2, 0.4, 0.5),
+}
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    axis: str
+    value: float
+    agreement: float
+    correlation: float
+    accuracy: float | None
+
+
+def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOptions(),
+          axes: Mapping[str, tuple[Any, ...]] = SWEEP_AXES,
+          progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
+    """Vary one axis at a time from ``options`` (the others stay as given); median metrics."""
+    sim = CompiledSimulation.from_folder(folder)
+    ref, _ = reference_outputs(sim.network, stimulus, sim.outputs)
+    points = []
+    for axis, values in axes.items():
+        for value in values:
+            if progress is not None:
+                progress(f"{axis} = {value}")
+            point = replace(options, **{axis: value})
+            compiled, per_inference = sim.run(stimulus, point)
+            v = compare(ref, compiled, per_inference, stimulus, point, sim.network.dt)
+            acc = v.summary.get("accuracy", {}).get("median")
+            points.append(SweepPoint(axis, float(value), v.summary["agreement"]["median"],
+                                     v.summary["count_correlation"]["median"], acc))
+    return points
+
