@@ -1,6 +1,7 @@
 """`neurocc verify` and the verification behind it, on the shipped example compiled for both chips."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +12,15 @@ from neurocc.compiler.cli import main
 from neurocc.compiler.driver import read_compiled
 from neurocc.runtime.verify import Stimulus, VerifyOptions, verify_folder
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+TINY = EXAMPLES / "tiny.ncl"
+sys.path.insert(0, str(EXAMPLES))
+from make_tiny_inputs import two_class_inputs  # noqa: E402
 
 
 def two_class_stimulus(samples: int = 8, steps: int = 300, seed: int = 0) -> Stimulus:
-    """Channels 0-3 carry evidence for class 0, 4-7 for class 1, plus sparse background."""
-    rng = np.random.default_rng(seed)
-    x = np.zeros((samples, steps, 8), bool)
-    half = samples // 2
-    x[:half, :, :4] = rng.random((half, steps, 4)) < 0.1
-    x[half:, :, 4:] = rng.random((samples - half, steps, 4)) < 0.1
-    x |= rng.random(x.shape) < 0.01
-    return Stimulus({"spikes": x}, np.array([0] * half + [1] * (samples - half)))
+    spikes, labels = two_class_inputs(samples, steps, seed)
+    return Stimulus({"spikes": spikes}, labels)
 
 
 @pytest.fixture(scope="module", params=["dynapse1", "dynapse2"])
