@@ -12,6 +12,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import NeuroccError
@@ -113,6 +114,8 @@ def compile_command(
         status.update("writing files")
         written = compiled.save(outdir)
     _print_compile_summary(compiled.report, compiled.compilation.seconds, written)
+    for name, why in compiled.skipped.items():
+        console.print(f"[yellow]not written:[/] {name}: {escape(why)}", soft_wrap=True)
 
 
 def _rates(net, path: Path):
@@ -152,7 +155,7 @@ def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
         table.add_row(name, value)
     console.print(table)
     for note in r["notes"]:
-        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items())
     console.print(f"stages: {timing}", soft_wrap=True)
     for path in written:
@@ -318,7 +321,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         # outside standalone mode click returns the code of a ``typer.Exit`` instead of exiting
         code = app(args=argv, standalone_mode=False)
     except NeuroccError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                          soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -11,7 +11,7 @@ The same input with the same options gives byte-identical files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -51,6 +51,8 @@ class Compiled:
     """A compiled network: the pipeline's final state, its report, and its files."""
 
     compilation: Compilation
+    #: Extra formats that could not express this configuration: file name -> why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     @property
     def network(self) -> Network:
@@ -80,7 +82,10 @@ class Compiled:
                  REPORT_FILE: json.dumps(self.report, indent=1, sort_keys=True) + "\n",
                  NETWORK_FILE: format_network(c.network)}
         for fmt, (dump, _) in sorted(emitter.extras.items()):
-            files[f"{fmt}.txt"] = dump(c.tables, c.target)
+            try:
+                files[f"{fmt}.txt"] = dump(c.tables, c.target)
+            except ConfigError as exc:  # a lab format that cannot express this configuration
+                self.skipped[f"{fmt}.txt"] = str(exc)
         return files
 
     def save(self, outdir: str | Path) -> list[Path]:

@@ -60,10 +60,13 @@ def _cores(c: Compilation) -> list[dict[str, Any]]:
                            "fine": int(choice.fine), "requested_A": _round(choice.requested),
                            "realised_A": _round(choice.realised),
                            "rel_error": _round(choice.rel_error, 4)})
+        on_core = t.cam_post // t.neurons_per_core == g
+        levels = np.unique(np.stack([t.cam_type[on_core], t.cam_code[on_core]]), axis=1)
         rows.append({"chip": int(chip), "core": int(core), "parameter_class":
                      int(config.parameter_class), "neurons": int(placed.size),
                      "cam_max": int(cam_hw[placed].max(initial=0)),
-                     "cam_total": int(cam_hw[placed].sum()), "biases": biases})
+                     "cam_total": int(cam_hw[placed].sum()),
+                     "weight_levels_used": int(levels.shape[1]), "biases": biases})
     return rows
 
 
@@ -86,6 +89,14 @@ def _traffic(c: Compilation) -> list[list[float]]:
         hit = (t.sram_cores >> bit) & 1 == 1
         np.add.at(traffic, (src_core[hit], t.sram_chip[hit] * t.cores_per_chip + bit), rate[hit])
     return [[_round(v) for v in row] for row in traffic]
+
+
+def _cam_entries(c: Compilation, projection: str) -> int:
+    """CAM entries a projection occupies: repeats (base_sum) or counts (count) summed."""
+    w = c.weights
+    per_synapse = w.code[projection] if c.target.weights.scheme == "count" else \
+        w.repeats[projection]
+    return int(per_synapse.sum())
 
 
 def build_report(c: Compilation) -> dict[str, Any]:
@@ -120,6 +131,7 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "bias_rel_error_max": _round(float(bias_err.max(initial=0.0)), 4),
         "projections": [{"name": name, "synapses": int(w.requested_iw[name].size),
                          "kept": int(np.count_nonzero(w.code[name])),
+                         "cam_entries": int(_cam_entries(c, name)),
                          "weight_rel_error": _round(w.projection_error(name), 4)}
                         for name in w.requested_iw],
         "cores": _cores(c),

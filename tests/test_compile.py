@@ -123,3 +123,38 @@ def test_cam_overflow_names_population_and_excess(tmp_path):
         compile_model(net, "dynapse2")
     text = str(exc.value)
     assert "CAM overflow: 4 neurons" in text and "hid" in text and "36 over" in text
+
+
+@pytest.mark.parametrize("name, neurons", [("lif_norse.nir", 1), ("lif_rockpool.nir", 1),
+                                           ("two_lif_neurons.nir", 2)])
+@pytest.mark.parametrize("target", ["dynapse1", "dynapse2"])
+def test_small_shared_models_compile_and_check(shared_models, name, neurons, target):
+    r = compile_model(shared_models / name, target, options=CLIP).report
+    assert r["checker_ok"] and r["neurons"] == neurons and r["cores_used"] >= 1
+
+
+def run_cli(argv, capsys):
+    from neurocc.compiler.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def test_cli_compile_writes_files_and_summary(tmp_path, capsys):
+    code, out, _ = run_cli(["compile", str(TINY), "-t", "dynapse1", "-o", str(tmp_path)], capsys)
+    assert code == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "report.json", "network.ncl",
+                                                     "caer.txt", "cortexcontrol.txt"}
+    assert "independent check" in out and "passed" in out
+    assert json.loads((tmp_path / "report.json").read_text())["target"] == "dynapse1"
+
+
+def test_cli_capacity_error_keeps_bracketed_details(shared_models, tmp_path, capsys):
+    code, out, err = run_cli(["compile", str(shared_models / "cnn_sinabs_nmnist.nir"), "-o",
+                              str(tmp_path)], capsys)
+    flat = " ".join(err.split())
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "[population '1' (4096)" in flat and "short by 20 cores" in flat
+    assert not any(tmp_path.iterdir())  # nothing written on failure
