@@ -4,20 +4,9 @@ import json
 
 import pytest
 
-from neurocc.compiler.cli import main
 
-
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_inspect_json_braille(shared_models, capsys):
-    code, out, _ = run(["inspect", str(shared_models / "braille_noDelay_bias_zero.nir"), "--json"],
-                       capsys)
+def test_inspect_json_braille(shared_models, cli):
+    code, out, _ = cli(["inspect", str(shared_models / "braille_noDelay_bias_zero.nir"), "--json"])
     assert code == 0
     s = json.loads(out)
     assert s["total_neurons"] == 45 and s["total_synapses"] == 2166 and s["recurrent"] is True
@@ -29,8 +18,8 @@ def test_inspect_json_braille(shared_models, capsys):
     assert needs["dynapse2"]["max_fan_in"] == 50 and needs["dynapse2"]["fits"] is True
 
 
-def test_inspect_flags_targets_a_cnn_does_not_fit(shared_models, capsys):
-    code, out, _ = run(["inspect", str(shared_models / "cnn_sinabs_nmnist.nir"), "--json"], capsys)
+def test_inspect_flags_targets_a_cnn_does_not_fit(shared_models, cli):
+    code, out, _ = cli(["inspect", str(shared_models / "cnn_sinabs_nmnist.nir"), "--json"])
     s = json.loads(out)
     assert code == 0 and s["total_neurons"] == 8970
     se2 = {t["target"]: t for t in s["targets"]}["dynapse2"]
@@ -38,10 +27,10 @@ def test_inspect_flags_targets_a_cnn_does_not_fit(shared_models, capsys):
     assert se2["neurons_over_cam"] > 0  # the convolutions have fan-in above 64
 
 
-def test_inspect_table_names_populations(capsys):
+def test_inspect_table_names_populations(cli):
     from pathlib import Path
     example = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
-    code, out, _ = run(["inspect", str(example)], capsys)
+    code, out, _ = cli(["inspect", str(example)])
     assert code == 0
     assert "hidden" in out and "LIF" in out and "recurrent: yes" in out
 
@@ -50,8 +39,8 @@ def test_inspect_table_names_populations(capsys):
     ("not_hdf5_torch_zip.nir", ["zip archive", "torch.save", "Fix:"]),
     ("spyx_shd.nir", ["node 'LIF'", "tau[0] = -201.819", "not positive", "Fix:"]),
 ])
-def test_inspect_bad_files_one_line_exit_2(shared_models, capsys, name, words):
-    code, out, err = run(["inspect", str(shared_models / name)], capsys)
+def test_inspect_bad_files_one_line_exit_2(shared_models, cli, name, words):
+    code, out, err = cli(["inspect", str(shared_models / name)])
     assert code == 2 and out == ""
     assert "Traceback" not in err and err.startswith("error:")
     flat = " ".join(err.split())
@@ -59,6 +48,6 @@ def test_inspect_bad_files_one_line_exit_2(shared_models, capsys, name, words):
         assert w in flat
 
 
-def test_inspect_missing_file(tmp_path, capsys):
-    code, _, err = run(["inspect", str(tmp_path / "nope.nir")], capsys)
+def test_inspect_missing_file(tmp_path, cli):
+    code, _, err = cli(["inspect", str(tmp_path / "nope.nir")])
     assert code == 2 and "file not found" in err

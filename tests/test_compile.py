@@ -133,17 +133,8 @@ def test_small_shared_models_compile_and_check(shared_models, name, neurons, tar
     assert r["checker_ok"] and r["neurons"] == neurons and r["cores_used"] >= 1
 
 
-def run_cli(argv, capsys):
-    from neurocc.compiler.cli import main
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_cli_compile_writes_files_and_summary(tmp_path, capsys):
-    code, out, _ = run_cli(["compile", str(TINY), "-t", "dynapse1", "-o", str(tmp_path)], capsys)
+def test_cli_compile_writes_files_and_summary(tmp_path, cli):
+    code, out, _ = cli(["compile", str(TINY), "-t", "dynapse1", "-o", str(tmp_path)])
     assert code == 0
     assert {p.name for p in tmp_path.iterdir()} == {"config.json", "report.json", "network.ncl",
                                                      "caer.txt", "cortexcontrol.txt"}
@@ -151,9 +142,9 @@ def test_cli_compile_writes_files_and_summary(tmp_path, capsys):
     assert json.loads((tmp_path / "report.json").read_text())["target"] == "dynapse1"
 
 
-def test_cli_capacity_error_keeps_bracketed_details(shared_models, tmp_path, capsys):
-    code, out, err = run_cli(["compile", str(shared_models / "cnn_sinabs_nmnist.nir"), "-o",
-                              str(tmp_path)], capsys)
+def test_cli_capacity_error_keeps_bracketed_details(shared_models, tmp_path, cli):
+    code, out, err = cli(["compile", str(shared_models / "cnn_sinabs_nmnist.nir"), "-o",
+                              str(tmp_path)])
     flat = " ".join(err.split())
     assert code == 2 and out == "" and "Traceback" not in err
     assert "[population '1' (4096)" in flat and "short by 20 cores" in flat

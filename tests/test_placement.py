@@ -13,6 +13,7 @@ from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.compiler.placement import PlacementOptions, lns, place
 from neurocc.compiler.placement_problem import build_problem, rates_from_simulation, synapse_list
+from neurocc.compiler.placement_repair import repair_sram
 from neurocc.compiler.placement_resources import Resources
 
 FAST = PlacementOptions(time_limit_s=0.3, lns_iterations=2)
@@ -243,3 +244,19 @@ def test_lns_never_worsens_and_improves_a_poor_start():
     after = events_by_hand(prob, after_core, hop, 2, 1.0)
     assert after < before
     assert np.all(np.bincount(after_core, minlength=4) <= 40)
+
+
+def test_sram_repair_moves_a_stray_target_onto_a_reached_chip():
+    # neuron 0 reaches chips 1, 2 and 3 (one stray target, neuron 5, on chip 3); 2 SRAM entries
+    w = np.zeros((8, 8))
+    w[[1, 2, 3, 4, 5], 0] = 1.0
+    net = make_net([("h", 8)], [("h", "h", w)])
+    res = toy_resources(chips=4, cores=1, npc=4, sram=2)
+    core_of = np.array([0, 1, 1, 2, 2, 3, 3, 3])
+    prob = build_problem(net, np.zeros(8, dtype=int))
+    fixed = repair_sram(prob, core_of, res)
+    assert len({int(fixed[t]) for t in (1, 2, 3, 4, 5)}) == 2
+    assert np.all(np.bincount(fixed, minlength=4) <= 4)
+    # when the stray target's class differs from every reached core's, nothing may move
+    other = build_problem(net, np.array([0, 0, 0, 0, 0, 1, 1, 1]))
+    assert np.array_equal(repair_sram(other, core_of, res), core_of)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from neurocc.compiler import compile_model
-from neurocc.compiler.cli import main
 from neurocc.compiler.driver import read_compiled
 from neurocc.runtime.verify import Stimulus, VerifyOptions, verify_folder
 
@@ -57,20 +56,12 @@ def test_each_simulated_chip_is_reproducible_from_its_seed(folder):
     assert len({c.tobytes() for c in many.compiled_outputs}) > 1
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_cli_verify_json_and_exit_codes(tmp_path, capsys):
+def test_cli_verify_json_and_exit_codes(tmp_path, cli):
     compile_model(TINY, "dynapse2").save(tmp_path)
     stim = two_class_stimulus(samples=6, steps=200)
     np.savez(tmp_path / "in.npz", spikes=stim.inputs["spikes"], labels=stim.labels)
-    code, out, _ = run(["verify", str(tmp_path), "--inputs", str(tmp_path / "in.npz"),
-                        "--instances", "8", "--json"], capsys)
+    code, out, _ = cli(["verify", str(tmp_path), "--inputs", str(tmp_path / "in.npz"),
+                        "--instances", "8", "--json"])
     s = json.loads(out)
     assert code == 0 and s["passed"] is True and s["instances"] == 8
     assert {"count_correlation", "rate_error", "agreement", "van_rossum",
@@ -79,11 +70,11 @@ def test_cli_verify_json_and_exit_codes(tmp_path, capsys):
     for name in ("rasters.png", "metrics.png", "verify.json"):
         assert (tmp_path / "verify" / name).stat().st_size > 1000 or name == "verify.json"
     # an unreachable threshold fails the verdict with a non-zero exit code and says why
-    code, out, _ = run(["verify", str(tmp_path), "--inputs", str(tmp_path / "in.npz"),
-                        "--instances", "4", "--min-correlation", "1.01", "--json"], capsys)
+    code, out, _ = cli(["verify", str(tmp_path), "--inputs", str(tmp_path / "in.npz"),
+                        "--instances", "4", "--min-correlation", "1.01", "--json"])
     assert code == 1 and "correlation" in json.loads(out)["reasons"][0]
 
 
-def test_cli_verify_on_a_folder_that_is_not_compiled(tmp_path, capsys):
-    code, _, err = run(["verify", str(tmp_path)], capsys)
+def test_cli_verify_on_a_folder_that_is_not_compiled(tmp_path, cli):
+    code, _, err = cli(["verify", str(tmp_path)])
     assert code == 2 and "config.json is missing" in err
