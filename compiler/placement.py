@@ -1,14 +1,17 @@
 """Decide the (chip, core, slot) of every neuron.
 
-Small networks are solved exactly with CP-SAT (:mod:`placement_cpsat`) from a heuristic hint.
-Large ones go through a hierarchy: core-sized blocks of one class each (:mod:`placement_partition`),
-blocks onto chips and cores (:mod:`placement_chips`), a neuron-level local search with hop costs
-(:mod:`placement_local`), then large-neighbourhood search: CP-SAT re-solves the neurons of a few
-cores that exchange the most events while everything else stays put.
+Every network first goes through a hierarchy: core-sized blocks of one class each
+(:mod:`placement_partition`), blocks onto chips and cores (:mod:`placement_chips`), a neuron-level
+local search with hop costs (:mod:`placement_local`) and an SRAM repair
+(:mod:`placement_repair`). Small networks are then solved exactly with CP-SAT
+(:mod:`placement_cpsat`) from that hint; large ones are improved by large-neighbourhood search:
+CP-SAT re-places the neurons of a few cores that exchange the most events while everything else
+stays put. Slots come last (:mod:`placement_slots`).
 
 Results are deterministic for a given seed: CP-SAT runs on one worker with a *deterministic* time
-limit (``time_limit_s`` is spent in CP-SAT's deterministic seconds, about wall-clock seconds on
-one core), and every other step is a fixed sequence of vectorised operations.
+limit (``time_limit_s`` is CP-SAT's deterministic work measure, not wall time: a busy machine
+takes several wall seconds per deterministic second), and every other step is a fixed sequence
+of vectorised operations. The wall time of each phase is reported in ``Placement.phases``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .placement_cpsat import PlacementModel, Window
 from .placement_local import Layout, Limits, LocalSearch
 from .placement_partition import partition
 from .placement_problem import PlacementProblem
+from .placement_repair import repair_sram
 from .placement_resources import Resources, as_resources
 from .placement_slots import assign_slots
 
@@ -143,7 +147,8 @@ class _Clock:
 
 def hierarchical(problem: PlacementProblem, res: Resources, options: PlacementOptions,
                  budget: float, clock: "_Clock | None" = None) -> np.ndarray:
-    """Blocks, blocks onto chips and cores, then the neuron-level local search with hops."""
+    """Blocks, blocks onto chips and cores, then the neuron-level local search with hops and
+    the SRAM repair of the sources still over their limit."""
     clock = clock or _Clock()
     block_of, layout = partition(problem, res, options.local_rounds, options.seed)
     clock.lap("partition")
@@ -157,6 +162,7 @@ def hierarchical(problem: PlacementProblem, res: Resources, options: PlacementOp
     limits = Limits(keys=res.usable_keys, sram=res.sram_per_neuron if res.chips > 1 else 0,
                     hops=res.hops().astype(np.float64), hop_cost=options.hop_cost)
     core_of = LocalSearch(problem, cores, limits).run(core_of, options.local_rounds).block_of
+    core_of = repair_sram(problem, core_of, res)
     clock.lap("local")
     return core_of
 

@@ -28,6 +28,11 @@ SRAM_ROUNDS = 3
 #: its Manhattan-distance model grows with the pairs and stops helping within its time limit.
 CPSAT_MAX_PAIRS = 3000
 SWAP_STEPS_PER_BLOCK = 20
+#: Alternations of SRAM repair and hop-reducing swaps (each swap pass reshuffles the blocks
+#: that the next repair pass can use).
+REPAIR_PASSES = 3
+#: Best swaps checked against the SRAM limit per step.
+SWAP_TRIES = 16
 
 
 def block_traffic(problem: PlacementProblem, block_of: np.ndarray, nb: int) -> tuple:
@@ -52,8 +57,11 @@ def assign_chips(problem: PlacementProblem, block_of: np.ndarray, layout: Layout
     wsym = w + w.T
     slots = _chip_slots(res)
     big = sizes > slots.small_cap
+    wide = np.bincount(pair_src)[pair_src] > res.sram_per_neuron  # may break the SRAM limit
     chip = _greedy(wsym, big, res, slots)
-    chip = _swap_search(wsym, chip, big, res)
+    for _ in range(REPAIR_PASSES):
+        chip = _repair_sram(wsym, chip, big, res, pair_src[wide], pair_blk[wide])
+        chip = _swap_search(wsym, chip, big, res, pair_src[wide], pair_blk[wide])
     sram_sets = _violating_sets(pair_src, pair_blk, chip, res, frozenset())
     pairs = int(np.count_nonzero(np.triu(wsym, 1)))
     model_worth_it = (res.chips > 1 and nb > 1 and (hop_cost > 0 or sram_sets)
@@ -113,24 +121,105 @@ def _chip_cost(row: np.ndarray, chip: np.ndarray, hops: np.ndarray) -> np.ndarra
     return hops[:, chip[placed]] @ row[placed]
 
 
-def _swap_search(wsym: np.ndarray, chip: np.ndarray, big: np.ndarray,
-                 res: Resources) -> np.ndarray:
+def _swap_search(wsym: np.ndarray, chip: np.ndarray, big: np.ndarray, res: Resources,
+                 src: np.ndarray, blk: np.ndarray) -> np.ndarray:
     """Best-improvement swaps of two blocks on different chips (same capacity needs), at most
-    ``SWAP_STEPS_PER_BLOCK`` per block."""
+    ``SWAP_STEPS_PER_BLOCK`` per block; a swap that would add SRAM violations among the
+    (``src``, ``blk``) destination pairs is skipped."""
     hops = res.hops().astype(np.float64)
     chip = chip.copy()
     same_need = big[:, None] == big[None, :]
+    violations = _excess(src, blk, chip, res)
     for _ in range(SWAP_STEPS_PER_BLOCK * chip.size):
         m = wsym @ hops[chip]  # m[a, c]: weighted hops of a if it sat on chip c
         x = m[:, chip]  # x[a, b] = m[a, chip[b]]
         d = np.diag(x)
         delta = x - d[:, None] + x.T - d[None, :] + 2 * wsym * hops[chip][:, chip]
         delta[~same_need | (chip[:, None] == chip[None, :])] = np.inf
-        a, b = np.unravel_index(int(np.argmin(delta)), delta.shape)
-        if not delta[a, b] < -1e-9:
-            break
-        chip[a], chip[b] = chip[b], chip[a]
+        order = np.argsort(delta, axis=None, kind="stable")[:SWAP_TRIES]
+        for flat in order.tolist():
+            a, b = divmod(flat, chip.size)
+            if not delta[a, b] < -1e-9:
+                return chip
+            trial = chip.copy()
+            trial[a], trial[b] = chip[b], chip[a]
+            after = _excess(src, blk, trial, res)
+            if after <= violations:
+                chip, violations = trial, after
+                break
+        else:
+            return chip
     return chip
+
+
+def _repair_sram(wsym, chip, big, res: Resources, pair_src, pair_blk) -> np.ndarray:
+    """Swap blocks until no source reaches more chips than its SRAM allows (or no swap helps).
+    ``pair_src``/``pair_blk``: the destination blocks of the sources that could break it.
+
+    For a violating source, a block of it that sits on a chip holding few of its blocks is
+    swapped onto another chip the source already reaches (or moved to a free core there);
+    the trial leaving the smallest total excess (then the fewest weighted hops) wins, if it
+    lowers the excess at all.
+    """
+    src, blk = pair_src, pair_blk
+    if res.chips == 1 or src.size == 0:
+        return chip
+    hops = res.hops().astype(np.float64)
+    chip = chip.copy()
+    stuck: set[int] = set()
+    excess = _excess(src, blk, chip, res)
+    for _ in range(SWAP_STEPS_PER_BLOCK * chip.size):
+        over = [s for s in _over_sources(src, blk, chip, res).tolist() if s not in stuck]
+        if not over:
+            break
+        s = over[0]
+        mine = blk[src == s]
+        best, best_key = None, (excess, np.inf)
+        for trial in _trials(chip, mine, big, res):
+            key = (_excess(src, blk, trial, res), float((wsym * hops[trial][:, trial]).sum()))
+            if key < best_key:
+                best, best_key = trial, key
+        if best is None:
+            stuck.add(s)
+            continue
+        chip, excess = best, best_key[0]
+    return chip
+
+
+def _trials(chip: np.ndarray, mine: np.ndarray, big: np.ndarray, res: Resources):
+    """Placements with one of ``mine`` (the blocks of a source) taken off the chip holding
+    fewest of them onto another chip holding some: by a swap, or a move to a free core."""
+    chips, counts = np.unique(chip[mine], return_counts=True)
+    lonely = mine[chip[mine] == chips[np.argmin(counts)]]
+    for b in lonely.tolist():
+        for c in chips.tolist():
+            if c == chip[b]:
+                continue
+            if np.count_nonzero(chip == c) < res.cores_per_chip:
+                trial = chip.copy()
+                trial[b] = c
+                yield trial
+            for other in np.flatnonzero((chip == c) & (big == big[b])).tolist():
+                if other not in mine:
+                    trial = chip.copy()
+                    trial[b], trial[other] = chip[other], chip[b]
+                    yield trial
+
+
+def _over_sources(src, blk, chip, res: Resources) -> np.ndarray:
+    """Sources (among ``src``) whose destination blocks sit on more chips than SRAM entries."""
+    if src.size == 0:
+        return src
+    cp = np.unique(src * res.chips + chip[blk])
+    return np.flatnonzero(np.bincount(cp // res.chips) > res.sram_per_neuron)
+
+
+def _excess(src, blk, chip, res: Resources) -> int:
+    """Destination chips over the SRAM limit, summed over the sources."""
+    if src.size == 0:
+        return 0
+    cp = np.unique(src * res.chips + chip[blk])
+    return int(np.maximum(np.bincount(cp // res.chips) - res.sram_per_neuron, 0).sum())
 
 
 def _violating_sets(pair_src, pair_blk, chip, res: Resources, known: frozenset) -> frozenset:

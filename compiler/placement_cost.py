@@ -17,7 +17,7 @@ from .placement_problem import PlacementProblem
 from .placement_resources import Resources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Reach:
     """The distinct (source, destination core) pairs of an assignment."""
 
@@ -47,7 +47,7 @@ def events(problem: PlacementProblem, core_of: np.ndarray, res: Resources,
     return float(reach(problem, core_of, res, hop_cost).charge.sum())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Usage:
     """How much of every per-core / per-source resource an assignment uses."""
 
@@ -55,7 +55,6 @@ class Usage:
     classes_per_core: np.ndarray  # (cores,) distinct parameter classes
     sources_per_core: np.ndarray  # (cores,) distinct sources arriving (keys needed)
     chips_per_source: np.ndarray  # (sources,) distinct destination chips (SRAM entries)
-    max_axis_hops: np.ndarray  # (sources,) largest |dx| or |dy| to a destination chip
 
 
 def usage(problem: PlacementProblem, core_of: np.ndarray, res: Resources) -> Usage:
@@ -69,13 +68,4 @@ def usage(problem: PlacementProblem, core_of: np.ndarray, res: Resources) -> Usa
     chip_pair = np.unique(r.source * res.chips + dest_chip)
     src_of_pair = chip_pair // res.chips
     chips_per_source = np.bincount(src_of_pair, minlength=problem.n_sources)
-    axis = np.zeros(problem.n_sources, dtype=np.int64)
-    from_neuron = src_of_pair < problem.n_neurons
-    if np.any(from_neuron):
-        xy = np.asarray(res.chip_xy)
-        a = core_of[src_of_pair[from_neuron]] // res.cores_per_chip
-        b = chip_pair[from_neuron] % res.chips
-        d = np.abs(xy[a] - xy[b]).max(axis=1)
-        np.maximum.at(axis, src_of_pair[from_neuron], d)
-    return Usage(per_core, classes_per_core, np.bincount(r.core, minlength=k), chips_per_source,
-                 axis)
+    return Usage(per_core, classes_per_core, np.bincount(r.core, minlength=k), chips_per_source)

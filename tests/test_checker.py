@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -169,9 +170,8 @@ def test_two_neurons_on_one_hardware_neuron_is_a_violation(case):
 
 def test_hop_range_is_checked():
     target, t, exp, _ = small_case("dynapse2")
-    res = as_resources(target)
-    far = copy.copy(res)
-    object.__setattr__(far, "chip_xy", np.array([[0, 0], [0, 1], [9, 0], [9, 1]]))
+    far = dataclasses.replace(as_resources(target),
+                              chip_xy=np.array([[0, 0], [0, 1], [9, 0], [9, 1]]))
     row = np.flatnonzero((t.sram_src >= 0) & (t.sram_chip == 1))[0]
     chip = t.sram_chip.copy()
     chip[row] = 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -55,8 +57,7 @@ def test_fan_out_over_the_sram_before_solving():
     edges = [("s", f"t{i}", np.ones((4, 1))) for i in range(5)]
     net = make_net(pops, edges)
     classes = np.repeat(np.arange(6), [1] + [4] * 5)
-    res = toy_resources(chips=6, cores=1, npc=4, sram=3)
-    object.__setattr__(res, "sram_entries", 4)
+    res = dataclasses.replace(toy_resources(chips=6, cores=1, npc=4, sram=3), sram_entries=4)
     with pytest.raises(CapacityError) as err:
         place(build_problem(net, classes), res, OPTIONS)
     text = str(err.value)
