@@ -89,8 +89,9 @@ def compile_command(
                                               "trains (one array per input population, "
                                               "(batch, T, size)) to estimate event rates"),
         seed: int = typer.Option(0, "--seed", help="Seed of the solvers"),
-        time_limit: float = typer.Option(10.0, "--time-limit",
-                                         help="Placement solver budget (deterministic s)"),
+        time_limit: float = typer.Option(1.0, "--time-limit",
+                                         help="Placement solver budget (CP-SAT deterministic "
+                                              "seconds; results depend on it, not on the clock)"),
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions

@@ -161,9 +161,9 @@ def _event_rows(src: np.ndarray, slot: np.ndarray, n_src: int, n_slots: int
 
 def _chunk_size(n_rows: int) -> int:
     """Active rows scattered per loop iteration, for ``n_rows`` rows of all instances and batch
-    rows: 1% of them (10 Hz at dt = 1 ms takes one iteration), at least 8. Larger chunks pad more,
-    smaller ones loop more; 1% measured best at 18 Hz on CPU."""
-    return int(max(8, math.ceil(n_rows * 0.01)))
+    rows: 0.5% of them (5 Hz at dt = 1 ms in one iteration), at least 8. Larger chunks scatter
+    more padding, smaller ones loop more; 0.5% measured best on CPU at 18 Hz."""
+    return int(max(8, math.ceil(n_rows * 0.005)))
 
 
 def _prefix_count(active: jax.Array) -> jax.Array:
@@ -179,12 +179,14 @@ def _prefix_count(active: jax.Array) -> jax.Array:
 
 
 def _prefix_sum_exact(x: jax.Array, block: int = 32) -> jax.Array:
+    # full float32 products: accelerators may otherwise round the inputs (TF32)
+    upper = lambda k: jnp.triu(jnp.ones((k, k), x.dtype))  # noqa: E731
     n = x.shape[0]
     if n <= block:
-        return x @ jnp.triu(jnp.ones((n, n), x.dtype))
+        return jnp.dot(x, upper(n), precision=lax.Precision.HIGHEST)
     m = -(-n // block)
-    within = jnp.pad(x, (0, m * block - n)).reshape(m, block) @ jnp.triu(
-        jnp.ones((block, block), x.dtype))
+    within = jnp.dot(jnp.pad(x, (0, m * block - n)).reshape(m, block), upper(block),
+                     precision=lax.Precision.HIGHEST)
     totals = within[:, -1]
     offsets = _prefix_sum_exact(totals) - totals
     return (within + offsets[:, None]).reshape(-1)[:n]
@@ -196,11 +198,11 @@ def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: 
     """Synaptic input ``(instances, batch, n_slots)`` from the rows whose source spiked.
 
     ``s_rows`` ``(instances, batch, rows)``: each row's source spike count. ``wrow``
-    ``(instances, rows + 1, width)``: each row's synaptic jumps per instance; ``row_slot``
+    ``(instances, rows + 1, width)``: each row's synaptic weights per instance; ``row_slot``
     ``(rows + 1, width)``: their slots (the last row and the padding point at slot ``n_slots``,
     discarded). All instances and batch rows are handled together: the active (instance, batch,
-    row) triples are found by one running count and scattered ``chunk`` at a time, so the work
-    follows the number of events.
+    row) triples are found through one running count and scattered ``chunk`` at a time, so the
+    work follows the number of events.
     """
     n_inst, batch, rows = s_rows.shape
     flat = s_rows.reshape(-1)
@@ -213,7 +215,8 @@ def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: 
 
     def body(state: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         c, acc = state
-        pos = jnp.searchsorted(rank, c * chunk + offsets, side="left", method="scan_unrolled")
+        # the k-th active entry is the first whose running count reaches k
+        pos = jnp.searchsorted(rank, c * chunk + offsets, side="left")
         valid = pos < total
         row = jnp.where(valid, pos // rows, 0)                  # (instance, batch) row
         src = jnp.where(valid, pos % rows, rows)                # padding -> the empty row
@@ -221,7 +224,7 @@ def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: 
         target = row[:, None] * (n_slots + 1) + row_slot[src]
         return c + 1, acc.at[target].add(weights * s_pad[pos][:, None])
 
-    init = (jnp.zeros((), rank.dtype), jnp.zeros(n_inst * batch * (n_slots + 1), wrow.dtype))
+    init = (jnp.zeros((), jnp.int32), jnp.zeros(n_inst * batch * (n_slots + 1), wrow.dtype))
     _, acc = lax.while_loop(lambda st: st[0] < n_chunks, body, init)
     return acc.reshape(n_inst, batch, n_slots + 1)[..., :n_slots]
 
@@ -365,7 +368,7 @@ def _run(coef: dict[str, jax.Array], alive: jax.Array, conn: Connectivity, cfg: 
          x: jax.Array, keys: jax.Array, noise_std: jax.Array) -> tuple[jax.Array, ...]:
     """Simulate all instances (``coef`` leaves have a leading instance axis) on ``x``
     ``(batch, T, inputs)``; returns the recorded arrays time-major, ``(T, instances, batch, ...)``
-    (a transpose of the outputs would cost more than some simulations)."""
+    (a device transpose of the outputs is costly; the caller takes a free host view)."""
     n_inst, n = alive.shape
     batch = x.shape[0]
     n_types = coef["decay_syn"].shape[-1]
@@ -542,6 +545,8 @@ def _group_size(hw: HardwareNetwork, conn: Connectivity, shape: tuple[int, ...],
     per_instance = 4 * (3 * weights + 2 * hw.n_synapses + 8 * hw.n_neurons * n_types) + \
         batch * steps * hw.n_neurons * (1 + (4 + 4 * n_types if record else 0))
     per_device = max(1, budget // max(per_instance, 1))
+    # flat indices of the event scatter are int32
+    per_device = min(per_device, max(1, (2 ** 31 - 1) // (batch * (conn.n_slots + 1))))
     group = min(instances, per_device * n_devices)
     return int(-(-group // n_devices) * n_devices)
 
