@@ -108,7 +108,7 @@ class Connectivity:
 
 
 def build_connectivity(hw: HardwareNetwork, mode: str = "auto") -> Connectivity:
-    """Choose dense or event-driven synaptic input (``auto``: by size and density) and lay it out."""
+    """Choose dense or event-driven synaptic input (``auto``: by size and density); lay it out."""
     if mode not in ("auto", "dense", "event"):
         raise SimulationError(f"connectivity {mode!r} is unknown",
                               fix="use 'auto', 'dense' or 'event'")
@@ -220,9 +220,12 @@ def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: 
         valid = pos < total
         row = jnp.where(valid, pos // rows, 0)                  # (instance, batch) row
         src = jnp.where(valid, pos % rows, rows)                # padding -> the empty row
-        weights = jnp.take(w_flat, (row // batch) * (rows + 1) + src, axis=0, mode="clip")
+        # computed once per active row, not once per synapse inside the fused scatter
+        row, src, w_index, spikes = lax.optimization_barrier(
+            (row, src, (row // batch) * (rows + 1) + src, s_pad[pos]))
+        weights = jnp.take(w_flat, w_index, axis=0, mode="clip")
         target = row[:, None] * (n_slots + 1) + row_slot[src]
-        return c + 1, acc.at[target].add(weights * s_pad[pos][:, None])
+        return c + 1, acc.at[target].add(weights * spikes[:, None])
 
     init = (jnp.zeros((), jnp.int32), jnp.zeros(n_inst * batch * (n_slots + 1), wrow.dtype))
     _, acc = lax.while_loop(lambda st: st[0] < n_chunks, body, init)
@@ -330,7 +333,7 @@ def _instance_weights(weight: jax.Array, conn: Connectivity, keys: jax.Array,
 
 # -- the step ----------------------------------------------------------------------------------
 def _drive(coef: dict[str, jax.Array], conn: Connectivity, s_src: jax.Array) -> jax.Array:
-    """Synaptic input ``(instances, batch, slots)`` from source spikes ``(instances, batch, src)``."""
+    """Synaptic input ``(instances, batch, slots)`` from spikes ``(instances, batch, sources)``."""
     if conn.mode == "dense":
         return jnp.einsum("ibs,isp->ibp", s_src, coef["w"], precision=lax.Precision.HIGHEST)
     s_rows = jnp.concatenate([s_src, s_src[..., conn.extra_src]], -1)
@@ -444,7 +447,8 @@ def circuit_forward(nominal: dict[str, jax.Array], hw: HardwareNetwork, conn: Co
     ``nominal`` is :func:`nominal_params` (or any currents of the same shapes: the quantities to
     fine-tune). Returns ``(spikes,)``, or ``(spikes, i_mem, i_syn)`` when ``cfg.record``, of shape
     ``(instances, batch, T, neurons)`` (``i_syn``: ``(..., neurons, types)``); spikes are float 0/1
-    when ``cfg.differentiable``, else booleans.
+    when ``cfg.differentiable``, else booleans. ``noise`` and ``silence`` act only when ``cfg``
+    was made with ``noise=True`` / ``silence=True`` (:func:`step_config`).
     """
     ys = _simulate_instances(nominal, hw, conn, cfg, inputs, instances,
                              jnp.asarray(seed, jnp.uint32), jnp.float32(mismatch),

@@ -11,9 +11,10 @@ What the chip will do, read from its configuration only (never from the IR it wa
   ``I_tau_mem, I_gain_mem, I_dc, I_ref, I_pulse, I_spkthr``; per used synapse type ``I_tau_syn`` and
   ``I_gain_syn`` (arrays of shape ``(n, types)``).
 * Per delivered synapse (``compiler.tables.delivered_synapses``: one row per matching CAM entry, so
-  repeated entries add up), its weight current: ``base_sum`` targets add the base weights of the post
-  neuron's core selected by the mask code; ``count`` targets multiply the core's weight bias of the
-  synapse type by the code (1 per CAM entry). Synapses whose weight current is 0 are dropped.
+  repeated entries add up), its weight current: ``base_sum`` targets add the base weights of the
+  post neuron's core selected by the mask code; ``count`` targets multiply the core's weight bias
+  of the synapse type by the code (1 per CAM entry). Synapses whose weight current is 0 are
+  dropped.
 * Sources are numbered ``0..n-1`` for neurons and ``n + c`` for external input channel ``c``.
 
 A target whose spike threshold is fixed in the circuit (no bias realises ``I_spkthr``) does not say
