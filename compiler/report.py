@@ -48,25 +48,30 @@ def per_neuron_bias_error(c: Compilation) -> np.ndarray:
 
 def _cores(c: Compilation) -> list[dict[str, Any]]:
     t = c.tables
-    cam_hw = np.bincount(t.cam_post, minlength=t.chips * t.cores_per_chip * t.neurons_per_core)
+    n_cores = t.chips * t.cores_per_chip
+    cam_hw = np.bincount(t.cam_post, minlength=n_cores * t.neurons_per_core)
     core_of_hw = t.neuron_hw // t.neurons_per_core
+    neurons = np.bincount(core_of_hw, minlength=n_cores)
+    cam_total = np.bincount(core_of_hw, weights=cam_hw[t.neuron_hw], minlength=n_cores)
+    cam_max = np.zeros(n_cores, dtype=np.int64)
+    np.maximum.at(cam_max, core_of_hw, cam_hw[t.neuron_hw])
+    # distinct (synapse type, weight code) pairs heard by each core
+    levels = np.unique(np.stack([t.cam_post // t.neurons_per_core, t.cam_type, t.cam_code]),
+                       axis=1)
+    levels_used = np.bincount(levels[0], minlength=n_cores)
     rows = []
     for (chip, core), config in sorted(t.cores.items()):
         g = chip * t.cores_per_chip + core
-        placed = t.neuron_hw[core_of_hw == g]
         biases = []
         for role, choice in sorted(c.weights.core_biases[g].items()):
             biases.append({"bias": choice.name, "role": role, "coarse": int(choice.coarse),
                            "fine": int(choice.fine), "requested_A": _round(choice.requested),
                            "realised_A": _round(choice.realised),
                            "rel_error": _round(choice.rel_error, 4)})
-        on_core = t.cam_post // t.neurons_per_core == g
-        levels = np.unique(np.stack([t.cam_type[on_core], t.cam_code[on_core]]), axis=1)
         rows.append({"chip": int(chip), "core": int(core), "parameter_class":
-                     int(config.parameter_class), "neurons": int(placed.size),
-                     "cam_max": int(cam_hw[placed].max(initial=0)),
-                     "cam_total": int(cam_hw[placed].sum()),
-                     "weight_levels_used": int(levels.shape[1]), "biases": biases})
+                     int(config.parameter_class), "neurons": int(neurons[g]),
+                     "cam_max": int(cam_max[g]), "cam_total": int(cam_total[g]),
+                     "weight_levels_used": int(levels_used[g]), "biases": biases})
     return rows
 
 

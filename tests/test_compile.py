@@ -45,6 +45,11 @@ def test_report_has_stable_keys_and_respects_limits(tiny):
     assert 0 <= r["weight_rel_error"] < 0.05
     assert r["bias_rel_error_max"] <= 0.05 + 0.04  # class tolerance plus generator rounding
     assert sum(p["synapses"] for p in r["projections"]) == 64
+    tables = tiny.compilation.tables
+    assert sum(c["neurons"] for c in r["cores"]) == 18
+    assert sum(c["cam_total"] for c in r["cores"]) == tables.cam_post.size
+    assert max(c["cam_max"] for c in r["cores"]) == r["max_cam_per_neuron"]
+    assert sum(p["cam_entries"] for p in r["projections"]) == tables.cam_post.size
 
 
 def test_same_input_same_bytes(tmp_path):
