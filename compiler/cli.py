@@ -120,17 +120,10 @@ def compile_command(
 
 
 def _rates(net, path: Path):
-    import numpy as np
-
+    """Event rates of every source from the reference simulator on the user's input file."""
     from neurocc.compiler.placement_problem import rates_from_simulation
-    from .errors import ModelFormatError
-    try:
-        with np.load(path) as data:
-            given = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"cannot read input spikes: {exc}", where=str(path),
-                               fix="save them with numpy.savez(path, <input name>=array)") from None
-    return rates_from_simulation(net, given)
+    from neurocc.runtime.verify import load_stimulus
+    return rates_from_simulation(net, dict(load_stimulus(path, net).inputs))
 
 
 def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:

@@ -154,3 +154,13 @@ def test_cli_capacity_error_keeps_bracketed_details(shared_models, tmp_path, cli
     assert code == 2 and out == "" and "Traceback" not in err
     assert "[population '1' (4096)" in flat and "short by 20 cores" in flat
     assert not any(tmp_path.iterdir())  # nothing written on failure
+
+
+def test_cli_compile_rates_from_user_inputs(tmp_path, cli):
+    """--inputs takes the same labelled .npz as verify; measured rates change the objective."""
+    code, _, _ = cli(["compile", str(TINY), "-o", str(tmp_path / "u")])
+    uniform = json.loads((tmp_path / "u" / "report.json").read_text())["routed_events"]
+    code, _, _ = cli(["compile", str(TINY), "-o", str(tmp_path / "m"), "--inputs",
+                      str(TINY.parent / "tiny_inputs.npz")])
+    measured = json.loads((tmp_path / "m" / "report.json").read_text())["routed_events"]
+    assert code == 0 and 0 < measured < uniform  # inputs spike far below one event per step
