@@ -16,13 +16,17 @@ Vocabulary shared with the passes:
   names written ``{option_name}``; the option ``shunting_type`` names the shunting inhibitory type.
 * Bias currents: ``table[transistor][coarse, fine] * scale[bias]``. ``base_times_fine`` generators
   build the table from ``base[coarse] * fine / fine_max``; ``table`` generators read a measured one.
+* The optional ``energy`` block holds the figures of the energy estimate (``compiler/energy.py``),
+  each ``{"value": number or null, "unit": "J" | "W", "source": citation}``; a null value means no
+  figure is known, a source starting with ``unconfirmed`` marks a figure nobody checked against its
+  source. :func:`load_energy_figures` reads an override file of the same shape.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -39,6 +43,10 @@ SIGNS = ("excitatory", "inhibitory")
 SPEEDS = ("fast", "slow")
 #: Roles every target must realise with a bias (the spike threshold only when it is adjustable).
 NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse")
+#: Energy figures and their units: energy per routed event (one SRAM entry sent), per synaptic
+#: event (one CAM entry matched), per neuron spike, and static power per chip.
+ENERGY_FIGURES = {"E_route": "J", "E_syn": "J", "E_spike": "J", "P_static": "W"}
+UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,20 @@ class WeightScheme:
     repeats_add: bool
 
 
+@dataclass(frozen=True)
+class EnergyFigure:
+    """One energy figure: ``value`` in ``unit`` (None: not known) and where it comes from."""
+
+    value: float | None
+    unit: str
+    source: str
+
+    @property
+    def confirmed(self) -> bool:
+        """Known and traced to a source someone read (not marked ``unconfirmed``)."""
+        return self.value is not None and not self.source.lower().startswith(UNCONFIRMED)
+
+
 @dataclass(frozen=True, eq=False)
 class Target:
     """A chip family and board size as the compiler passes see it; see :func:`load_target`."""
@@ -166,6 +188,8 @@ class Target:
     generator: BiasGenerator
     circuit: CircuitConstants
     options: Mapping[str, str]
+    #: Every name of ``ENERGY_FIGURES`` -> its figure (value None where the file gives none).
+    energy: Mapping[str, EnergyFigure]
     _bias_by_name: Mapping[str, BiasSpec] = field(repr=False)
     _bias_by_role: Mapping[str, BiasSpec] = field(repr=False)
 
@@ -280,6 +304,22 @@ def load_target(name_or_path: str | Path, *, chips: int | None = None,
         raise TargetError(f"not valid JSON: {exc.msg} at line {exc.lineno}", where=str(path),
                           fix="fix the JSON syntax of the target file") from None
     return _Reader(raw, path).target(chips=chips, sram_usable=sram_usable, options=options or {})
+
+
+def load_energy_figures(path: str | Path) -> dict[str, EnergyFigure]:
+    """Read an energy override file: an object of figures shaped like a target's ``energy``
+    block. Only the figures it names are returned (they replace the target's)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise TargetError(f"cannot read the energy file ({exc.strerror})", where=str(path),
+                          fix="pass an existing JSON file to --energy") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TargetError(f"not valid JSON ({exc})", where=str(path),
+                          fix='write {"E_syn": {"value": ..., "unit": "J", "source": ...}, ...}'
+                          ) from None
+    return _Reader(raw, path).energy_figures(raw, "")
 
 
 def shipped_targets() -> tuple[str, ...]:
@@ -424,6 +464,7 @@ class _Reader:
             generator=generator,
             circuit=self.circuit(),
             options=MappingProxyType(dict(chosen)),
+            energy=MappingProxyType(self.energy()),
             _bias_by_name=MappingProxyType({b.name: b for b in biases}),
             _bias_by_role=MappingProxyType(by_role),
         )
@@ -659,6 +700,44 @@ class _Reader:
             raise self.fail(at, f"{bad} must be positive numbers", fix="use SI units > 0")
         return CircuitConstants(**values, capacitance=MappingProxyType(
             {k: float(v) for k, v in caps.items()}))
+
+    def energy(self) -> dict[str, EnergyFigure]:
+        """The target's figures; the ones the block leaves out (or a missing block) are unknown."""
+        given = self.energy_figures(self.get(self.raw, "energy", dict, "", default={}), "energy")
+        unknown = EnergyFigure(None, "", "not given in the target file")
+        return {name: given.get(name, replace(unknown, unit=unit))
+                for name, unit in ENERGY_FIGURES.items()}
+
+    def energy_figures(self, block: Any, at: str) -> dict[str, EnergyFigure]:
+        """Validate an object of energy figures (keys ``note`` and ``ENERGY_FIGURES``)."""
+        if not isinstance(block, dict):
+            raise self.fail(at or "<root>", f"is {type(block).__name__}, expected an object",
+                            fix="write the energy figures as a JSON object {...}")
+        unknown = sorted(set(block) - set(ENERGY_FIGURES) - {"note"})
+        if unknown:
+            raise self.fail(at or "<root>", f"has unknown figure(s) {unknown}",
+                            fix=f"name figures {list(ENERGY_FIGURES)}")
+        out = {}
+        for name, unit in ENERGY_FIGURES.items():
+            if name not in block:
+                continue
+            fpath = f"{at}.{name}" if at else name
+            item = self.get(block, name, dict, at)
+            value = self.get(item, "value", (float, type(None)), fpath)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise self.fail(f"{fpath}.value", f"is {value!r}",
+                                fix="use a finite number >= 0, or null when no figure is known")
+            given_unit = self.get(item, "unit", str, fpath)
+            if given_unit != unit:
+                raise self.fail(f"{fpath}.unit", f"is {given_unit!r}, expected {unit!r}",
+                                fix=f"give {name} in {unit} (SI, no prefix)")
+            source = self.get(item, "source", str, fpath)
+            if not source.strip():
+                raise self.fail(f"{fpath}.source", "is empty",
+                                fix=f"cite where the figure comes from, or start with "
+                                    f"'{UNCONFIRMED}:' and say why")
+            out[name] = EnergyFigure(None if value is None else float(value), unit, source)
+        return out
 
     def check_roles(self, types: tuple[SynapseType, ...], by_role: Mapping[str, BiasSpec],
                     weights: WeightScheme, spike_adjustable: bool) -> None:

@@ -207,6 +207,7 @@ def verify_command(
                                progress=lambda what: status.update(f"sweep: {what}"))
             written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
     summary = {**verification.as_dict(), "reference": reference,
+               "steps": int(next(iter(stimulus.inputs.values())).shape[1]),
                "sweep": [p.__dict__ for p in points]}
     (plot_dir / "verify.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     if as_json:
@@ -215,6 +216,31 @@ def verify_command(
         _print_verification(summary, written + [plot_dir / "verify.json"])
     if not verification.passed:
         raise typer.Exit(1)
+
+
+@app.command("report")
+def report_command(
+        outdir: Path = typer.Argument(..., help="Folder written by `neurocc compile`"),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+        html: Optional[Path] = typer.Option(None, "--html", help="Where to write the HTML "
+                                            "report (default: OUTDIR/report.html)"),
+        energy: Optional[Path] = typer.Option(None, "--energy", help="JSON file of energy "
+                                              "figures replacing the target's (same shape as "
+                                              "the target's energy block)"),
+) -> None:
+    """Report a compiled folder: resources, placement, quantization, energy, verification."""
+    from .report_html import write_html
+    from .report_view import collect, print_report
+
+    data = collect(outdir, energy)
+    html_path = write_html(data, outdir, html if html is not None else outdir / "report.html")
+    if as_json:
+        typer.echo(json.dumps(data, indent=1, sort_keys=True))
+        return
+    print_report(data, console)
+    if data["verification"] is not None:
+        _print_verification(data["verification"], [])
+    console.print(f"wrote {html_path}")
 
 
 def replace_instances(options):

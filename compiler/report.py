@@ -2,7 +2,9 @@
 
 Stable keys (other tools may rely on them): ``target``, ``chips_used``, ``cores_used``,
 ``routed_events``, ``checker_ok``, ``max_cam_per_neuron``, ``max_sram_per_neuron``,
-``weight_rel_error``, ``bias_rel_error_max``. Everything is a deterministic function of the
+``weight_rel_error``, ``bias_rel_error_max``; ``expected_activity`` holds the expected
+``spikes``, ``input_events``, ``routed_events`` and ``synaptic_events`` per step under the
+compile's ``--inputs`` rates (null without them), for the energy estimate. Everything is a deterministic function of the
 compilation (no timings, no paths), so that the same input gives a byte-identical report.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .circuits import precision_floors
+from .energy import expected_activity
 from .pipeline import Compilation
 from .placement_problem import DEFAULT_RATE
 
@@ -75,14 +78,28 @@ def _cores(c: Compilation) -> list[dict[str, Any]]:
     return rows
 
 
+def _source_rates(c: Compilation) -> np.ndarray:
+    """Events per step of every source (IR neurons, then input channels) the placement used:
+    the compile's ``--inputs`` rates, or the uniform placeholder rate."""
+    sources = c.network.neurons(include_inputs=True)
+    return np.full(sources, DEFAULT_RATE) if c.options.rates is None else \
+        np.asarray(c.options.rates, dtype=float)
+
+
+def _expected_activity(c: Compilation) -> dict[str, float] | None:
+    """Expected spikes, input, routed and synaptic events per step under the compile's
+    ``--inputs`` rates; None without them (the placeholder rate is no activity)."""
+    if c.options.rates is None:
+        return None
+    return {k: _round(v) for k, v in expected_activity(c.tables, _source_rates(c)).items()}
+
+
 def _traffic(c: Compilation) -> list[list[float]]:
     """Expected events per step from each used core (last row: external inputs) to each core."""
     t = c.tables
     n_cores = t.chips * t.cores_per_chip
     n = t.neuron_hw.size
-    sources = n + c.network.neurons(include_inputs=True) - c.network.neurons()
-    rates = np.full(sources, DEFAULT_RATE) if c.options.rates is None else \
-        np.asarray(c.options.rates, dtype=float)
+    rates = _source_rates(c)
     hw_rate = np.zeros(n_cores * t.neurons_per_core)
     hw_rate[t.neuron_hw] = rates[:n]
     is_neuron = t.sram_src >= 0
@@ -141,5 +158,6 @@ def build_report(c: Compilation) -> dict[str, Any]:
                         for name in w.requested_iw],
         "cores": _cores(c),
         "core_traffic_events": _traffic(c),
+        "expected_activity": _expected_activity(c),
         "notes": list(c.circuits.notes),
     }
