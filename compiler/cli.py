@@ -357,3 +357,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         raise
     if isinstance(code, int) and code != 0:
         sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
