@@ -62,11 +62,6 @@ def min_dest_chips(problem: PlacementProblem, res: Resources) -> np.ndarray:
     return chips
 
 
-def combinatorial_bound(problem: PlacementProblem, res: Resources) -> float:
-    """Lower bound on the expected events: each source reaches at least its minimum cores."""
-    return float((problem.rate * min_dest_cores(problem, res)).sum())
-
-
 def cores_error(problem: PlacementProblem, res: Resources, needed: int) -> CapacityError:
     classes, counts = np.unique(problem.neuron_class, return_counts=True)
     cap = int(res.core_capacity().max())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import diagnostics
+from .placement_bound import lower_bound
 from .placement_chips import assign_chips
 from .placement_cost import events, reach
 from .placement_cpsat import PlacementModel, Window
@@ -31,6 +32,13 @@ from .placement_problem import PlacementProblem
 from .placement_repair import repair_sram
 from .placement_resources import Resources, as_resources
 from .placement_slots import assign_slots
+
+
+#: The neuron-level search with hops goes on while a round gains this fraction of the events
+#: (small steps add up there), for at most this many (round x connection) units of work so that
+#: its cost stays linear in the network size.
+FINAL_MIN_GAIN = 1e-4
+FINAL_WORK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ class Placement:
 
     ``objective``: expected routed events per step; ``bound``: a proven lower bound on it;
     ``gap = (objective - bound) / objective``. ``status``: ``OPTIMAL``/``FEASIBLE`` (CP-SAT on
-    the whole network) or ``HEURISTIC`` (hierarchy; the bound is then the combinatorial one).
+    the whole network) or ``HEURISTIC`` (hierarchy; the bound is then the per-source one of
+    :mod:`placement_bound`).
     """
 
     chip: np.ndarray  # global chip index (boards tile the chip grid)
@@ -104,7 +113,7 @@ def place(problem: PlacementProblem, target, options: PlacementOptions = Placeme
     res = as_resources(target)
     diagnostics.check_bounds(problem, res)
     core_of = hierarchical(problem, res, options, 0.3 * options.time_limit_s, clock)
-    bound = diagnostics.combinatorial_bound(problem, res)
+    bound = lower_bound(problem, res, options.hop_cost)
     status, method = "HEURISTIC", "hierarchical"
     if _exact_fits(problem, res, options):
         solved, status, bound_cp = _exact(problem, res, options, core_of)
@@ -150,7 +159,8 @@ def hierarchical(problem: PlacementProblem, res: Resources, options: PlacementOp
     """Blocks, blocks onto chips and cores, then the neuron-level local search with hops and
     the SRAM repair of the sources still over their limit."""
     clock = clock or _Clock()
-    block_of, layout = partition(problem, res, options.local_rounds, options.seed)
+    block_of, layout = partition(problem, res, options.local_rounds, options.seed,
+                                 options.hop_cost)
     clock.lap("partition")
     block_core = assign_chips(problem, block_of, layout, res, options.hop_cost, options.seed,
                               budget)
@@ -161,7 +171,8 @@ def hierarchical(problem: PlacementProblem, res: Resources, options: PlacementOp
                    block_chip=np.arange(res.total_cores) // res.cores_per_chip)
     limits = Limits(keys=res.usable_keys, sram=res.sram_per_neuron if res.chips > 1 else 0,
                     hops=res.hops().astype(np.float64), hop_cost=options.hop_cost)
-    core_of = LocalSearch(problem, cores, limits).run(core_of, options.local_rounds).block_of
+    rounds = min(options.local_rounds, max(1, FINAL_WORK // max(problem.pre.size, 1)))
+    core_of = LocalSearch(problem, cores, limits).run(core_of, rounds, FINAL_MIN_GAIN).block_of
     core_of = repair_sram(problem, core_of, res)
     clock.lap("local")
     return core_of

@@ -298,7 +298,9 @@ class LocalSearch:
         return np.bincount(np.repeat(np.arange(v.size), lens), weights=value, minlength=v.size)
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, block_of: np.ndarray, rounds: int) -> State:
+    def run(self, block_of: np.ndarray, rounds: int, min_gain: float = MIN_ROUND_GAIN) -> State:
+        """At most ``rounds`` rounds; stops after a round gaining less than ``min_gain`` of the
+        objective."""
         st = self.evaluate(block_of)
         for _ in range(rounds):
             cand, terms = self.propose(st)
@@ -310,7 +312,7 @@ class LocalSearch:
                 new = self.evaluate(self.select(cand, terms, st, limit))
                 if new.score(self.penalty) < st.score(self.penalty) - EPS:
                     gain = st.score(self.penalty) - new.score(self.penalty)
-                    st, improved = new, gain > MIN_ROUND_GAIN * max(st.objective, EPS)
+                    st, improved = new, gain > min_gain * max(st.objective, EPS)
                     break
                 limit //= 4
             if not improved:

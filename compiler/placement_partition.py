@@ -55,19 +55,23 @@ def index_blocks(problem: PlacementProblem, layout: Layout) -> np.ndarray:
     return block_of
 
 
-def spectral_blocks(problem: PlacementProblem, layout: Layout, seed: int) -> np.ndarray:
+def spectral_blocks(problem: PlacementProblem, layout: Layout, seed: int,
+                    with_sender: bool = False) -> np.ndarray:
     """Recursive spectral bisection of the neurons into the blocks of ``layout``.
 
     Each part is embedded with the leading non-trivial eigenvectors of its clique-expanded
-    source hypergraph (each source links its targets with weight rate / (fan-out - 1)). Two
+    source hypergraph (each source links its targets with weight rate / (edge size - 1)).
+    ``with_sender`` puts a neuron source in its own hyperedge: when copies to other chips cost
+    hops, where the sender sits matters as much as where its targets do. Two
     splits are tried, along the Fiedler vector and by balanced 2-means in the embedding (which
     keeps tight groups whole when eigenvalues are degenerate, as with equal clusters); the one
     whose sources reach both sides least is kept. The part's blocks are halved with the classes
     ordered by their mean score, and each class's neurons follow their score.
     """
     block_of = np.empty(problem.n_neurons, dtype=np.int64)
-    inc = problem.incidence().tocsc()
-    weight = problem.rate / np.maximum(problem.fan_out() - 1, 1)
+    inc = _hyperedges(problem, with_sender)
+    weight = problem.rate / np.maximum(np.diff(inc.indptr) - 1, 1)
+    inc = inc.tocsc()
     rng = np.random.default_rng(seed)
     stack = [(np.arange(problem.n_neurons), np.arange(layout.size))]
     while stack:
@@ -89,6 +93,18 @@ def spectral_blocks(problem: PlacementProblem, layout: Layout, seed: int) -> np.
         stack.append((members[~left], right_blocks))
         stack.append((members[left], left_blocks))
     return block_of
+
+
+def _hyperedges(problem: PlacementProblem, with_sender: bool) -> sp.csr_array:
+    """(sources x neurons) 0/1 hyperedges: each source's targets, and itself if asked (neuron
+    sources with targets only)."""
+    inc = problem.incidence()
+    if not with_sender:
+        return inc
+    n = problem.n_neurons
+    senders = np.flatnonzero(problem.fan_out()[:n] > 0)
+    own = sp.csr_array((np.ones(senders.size), (senders, senders)), shape=inc.shape)
+    return sp.csr_array((inc + own) > 0, dtype=np.float64)
 
 
 def _left_side(members, score, sides, problem, layout) -> np.ndarray:
@@ -199,24 +215,40 @@ def _shares(total: int, caps: np.ndarray) -> np.ndarray:
 
 
 def partition(problem: PlacementProblem, res: Resources, rounds: int,
-              seed: int = 0) -> tuple[np.ndarray, Layout]:
+              seed: int = 0, hop_cost: float = 0.0) -> tuple[np.ndarray, Layout]:
     """Blocks of one class each, at most one core's capacity, few destination blocks per source.
 
-    Starts from the better of index order and recursive spectral bisection, improves it with the
-    local search, and splits blocks over the key limit (distinct sources per core) while spare
-    cores remain.
+    Starts from the better of index order and recursive spectral bisection, improves it with
+    the local search, and splits blocks over the key limit (distinct sources per core) while
+    spare cores remain.
     """
     layout = plan_blocks(problem, res)
     limits = Limits(keys=res.usable_keys, sram=0, hops=None, hop_cost=0.0)
     search = LocalSearch(problem, layout, limits)
     starts = [search.evaluate(index_blocks(problem, layout)),
-              search.evaluate(spectral_blocks(problem, layout, seed))]
+              search.evaluate(_spectral_start(problem, layout, res, seed, hop_cost))]
     st = search.run(min(starts, key=lambda s: s.score(search.penalty)).block_of, rounds)
     while st.excess and layout.size < res.total_cores:
         block_of, layout = _split_worst(problem, st.block_of, layout, res)
         search = LocalSearch(problem, layout, limits)
         st = search.run(block_of, rounds)
     return st.block_of, layout
+
+
+def _spectral_start(problem: PlacementProblem, layout: Layout, res: Resources, seed: int,
+                    hop_cost: float) -> np.ndarray:
+    """Spectral blocks; when the blocks will span chips at a hop cost, the better (events with
+    hops, blocks laid on chips in block order) of the cuts without and with senders in their
+    own hyperedges."""
+    plain = spectral_blocks(problem, layout, seed)
+    if hop_cost <= 0 or res.chips == 1:
+        return plain
+    with_sender = spectral_blocks(problem, layout, seed, with_sender=True)
+    laid = Layout(layout.block_class, layout.block_cap,
+                  block_chip=np.arange(layout.size) // res.cores_per_chip)
+    limits = Limits(keys=0, sram=0, hops=res.hops().astype(np.float64), hop_cost=hop_cost)
+    probe = LocalSearch(problem, laid, limits)
+    return min((plain, with_sender), key=lambda b: probe.evaluate(b).objective)
 
 
 def _split_worst(problem: PlacementProblem, block_of: np.ndarray, layout: Layout,
