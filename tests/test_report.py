@@ -242,3 +242,26 @@ def test_unwritable_html_path_exits_2(cli, folders, tmp_path):
     code, _, err = cli(["report", str(folders["dynapse2"]), "--html",
                         str(tmp_path / "missing" / "r.html")])
     assert code == 2 and "cannot write the HTML report" in err
+
+
+EXAMPLE_MODELS = sorted((REPO / "examples").glob("*/model.nir"))
+
+
+@pytest.mark.parametrize("target", ["dynapse2", "dynapse1"])
+@pytest.mark.parametrize("model", EXAMPLE_MODELS, ids=[m.parent.name for m in EXAMPLE_MODELS])
+def test_every_worked_example_reports_in_terminal_json_and_browser(cli, model, target,
+                                                                   tmp_path):
+    folder = tmp_path / "out"
+    assert cli(["compile", str(model), "--target", target, "-o", str(folder)])[0] == 0
+    code, _, err = cli(["verify", str(folder), "--inputs", str(model.parent / "test.npz"),
+                        "--instances", "4", "--json"])
+    assert code in (0, 1), err   # a verdict either way; the report must show it
+    code, out, err = cli(["report", str(folder)])
+    assert code == 0, err
+    assert "Summary" in out and "Verification" in out and "verdict" in out
+    data = report_json(cli, folder)
+    assert data["summary"]["target"] == target and data["verification"]["instances"] == 4
+    page = (folder / "report.html").resolve()
+    result = chromium("--dump-dom", page.as_uri(), tmp_path=tmp_path)
+    assert result.returncode == 0 and console_problems(result.stderr) == []
+    assert result.stdout.count("<svg") == PLOTS and "Verification" in result.stdout
