@@ -48,11 +48,13 @@ float32; per-instance parameters are drawn with ``vmap``. Instances run in group
 budget; each group is sharded across all visible devices with ``jax.shard_map`` (no collectives:
 instances are independent). Synaptic input is either a dense per-instance matrix product (small or
 dense networks) or event-driven: the synapses of each source are stored in rows of equal width,
-the (instance, batch, row) triples whose source spiked are found by one running count over all of
-them, and only their rows are scattered into the targets, in chunks, so the cost follows the number
-of events rather than of synapses. The spike is a Heaviside step with a fast-sigmoid surrogate
-derivative and the event-driven scatter has its own reverse rule, so ``circuit_forward`` is
-differentiable.
+the (instance, batch, row) triples whose source spiked are packed into 32-bit activity words with a
+running count per word, the ``k``-th of them is found by branch-free binary search, and only their
+rows are scattered into the targets, in chunks, so the cost follows the number of events rather
+than of synapses. External inputs are the same in every instance: their active (batch, row) pairs
+are found once and each is delivered to all instances at once. The spike is a Heaviside step with
+a fast-sigmoid surrogate derivative and the event-driven scatters have their own reverse rules, so
+``circuit_forward`` is differentiable.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -86,22 +88,40 @@ DEFAULT_MEMORY_BUDGET = 2 << 30
 # -- connectivity ------------------------------------------------------------------------------
 @jax.tree_util.register_dataclass
 @dataclass(frozen=True)
+class EventRows:
+    """The outgoing synapses of a set of sources (numbered locally from 0) in rows of equal width.
+
+    ``row_syn``: synapse index, ``row_slot``: slot, ``(rows + 1, width)``; padding and the one extra
+    all-padding row at the end point at synapse ``S`` and slot ``slots``, which are zero and
+    discarded. Row ``j`` is source ``j``'s first row for every source; the sources of the rows
+    after them (more synapses than one row holds) are ``extra_src``.
+    """
+
+    extra_src: jax.Array
+    row_syn: jax.Array
+    row_slot: jax.Array
+
+    def spikes(self, s: jax.Array) -> jax.Array:
+        """Each row's source spike count, from the sources' ``s`` (``(..., sources)``)."""
+        return jnp.concatenate([s, s[..., self.extra_src]], -1)
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
 class Connectivity:
     """Where each synapse delivers, in the layout the step function uses.
 
     Every synapse ``s`` adds to slot ``syn_slot[s] = post * types + type``. ``dense``: a
-    ``(sources, slots)`` matrix is built per instance. ``event``: the synapses of each source are
-    stored in rows of ``width`` entries (``row_syn``: synapse index, ``row_slot``: slot; padding and
-    the one extra all-padding row at the end point at synapse ``S`` and slot ``slots``, which are
-    zero and discarded). Row ``j`` is source ``j``'s first row for every source; the sources of
-    the rows after them (more synapses than one row holds) are ``extra_src``.
+    ``(sources, slots)`` matrix is built per instance. ``event``: the synapses of the neurons
+    (``neurons``) and of the input channels (``inputs``, channel ``c`` numbered ``c``) are laid out
+    as :class:`EventRows`; input spikes are the same in every instance, so their events are found
+    once per batch row and delivered to all instances together.
     """
 
     syn_src: jax.Array
     syn_slot: jax.Array
-    extra_src: jax.Array
-    row_syn: jax.Array
-    row_slot: jax.Array
+    neurons: EventRows
+    inputs: EventRows
     mode: str = field(metadata=dict(static=True))
     n_sources: int = field(metadata=dict(static=True))
     n_slots: int = field(metadata=dict(static=True))
@@ -113,32 +133,32 @@ def build_connectivity(hw: HardwareNetwork, mode: str = "auto") -> Connectivity:
         raise SimulationError(f"connectivity {mode!r} is unknown",
                               fix="use 'auto', 'dense' or 'event'")
     n_types = max(len(hw.syn_types), 1)
-    n_src, n_slots = hw.n_neurons + hw.n_inputs, hw.n_neurons * n_types
+    n, n_slots = hw.n_neurons, hw.n_neurons * n_types
+    n_src = n + hw.n_inputs
     src = np.asarray(hw.syn_src, np.int64)
     slot = np.asarray(hw.syn_post, np.int64) * n_types + np.asarray(hw.syn_type, np.int64)
     entries = n_src * n_slots
     if mode == "auto":
         dense = entries <= DENSE_MAX_ENTRIES or src.size >= DENSE_MIN_DENSITY * entries
         mode = "dense" if dense else "event"
-    empty = np.zeros((1, 1), np.int32)
-    rows = _event_rows(src, slot, n_src, n_slots) if mode == "event" else \
-        (np.zeros(0, np.int32), empty, empty)
+    if mode == "event":
+        rec = np.flatnonzero(src < n)
+        inp = np.flatnonzero(src >= n)
+        neurons = _event_rows(src[rec], rec, slot, n, n_slots)
+        inputs = _event_rows(src[inp] - n, inp, slot, hw.n_inputs, n_slots)
+    else:
+        neurons = inputs = EventRows(*(jnp.zeros(shape, jnp.int32) for shape in (0, (1, 1), (1, 1))))
     return Connectivity(syn_src=jnp.asarray(src, jnp.int32), syn_slot=jnp.asarray(slot, jnp.int32),
-                        extra_src=jnp.asarray(rows[0]), row_syn=jnp.asarray(rows[1]),
-                        row_slot=jnp.asarray(rows[2]), mode=mode, n_sources=n_src,
+                        neurons=neurons, inputs=inputs, mode=mode, n_sources=n_src,
                         n_slots=n_slots)
 
 
-def _event_rows(src: np.ndarray, slot: np.ndarray, n_src: int, n_slots: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Outgoing synapses per source in rows of the width that wastes the fewest entries.
-
-    Row ``j < n_src`` is source ``j``'s first row (so the row spikes are the source spikes);
-    sources with more synapses than a row holds continue in extra rows after them, whose
-    sources ``extra_src`` are returned.
-    """
+def _event_rows(src: np.ndarray, syn: np.ndarray, slot: np.ndarray, n_src: int, n_slots: int
+                ) -> EventRows:
+    """Synapses ``syn`` (sources ``src``, local numbers ``0..n_src-1``) in rows of the width that
+    wastes the fewest entries; ``slot`` holds the slots of all ``S`` synapses."""
     fan_out = np.bincount(src, minlength=n_src)
-    widths = [w for w in range(8, 513, 8) if w < max(int(fan_out.max()), 8) + 8]
+    widths = [w for w in range(8, 513, 8) if w < max(int(fan_out.max(initial=0)), 8) + 8]
     # total padded entries plus a per-row overhead of 8 entries
     cost = [int((np.maximum(np.ceil(fan_out / w), 1) * (w + 8)).sum()) for w in widths]
     width = widths[int(np.argmin(cost))]
@@ -152,11 +172,20 @@ def _event_rows(src: np.ndarray, slot: np.ndarray, n_src: int, n_slots: int
     block = rank // width
     row = np.where(block == 0, sorted_src, first_extra[sorted_src] + block - 1)
     n_rows = n_src + extra_src.size
-    row_syn = np.full((n_rows + 1, width), src.size, np.int32)
+    row_syn = np.full((n_rows + 1, width), slot.size, np.int32)
     row_slot = np.full((n_rows + 1, width), n_slots, np.int32)
-    row_syn[row, rank % width] = order
-    row_slot[row, rank % width] = slot[order]
-    return extra_src.astype(np.int32), row_syn, row_slot
+    row_syn[row, rank % width] = syn[order]
+    row_slot[row, rank % width] = slot[syn[order]]
+    return EventRows(extra_src=jnp.asarray(extra_src, jnp.int32), row_syn=jnp.asarray(row_syn),
+                     row_slot=jnp.asarray(row_slot))
+
+
+def _input_chunk_size(n_rows: int) -> int:
+    """Active input rows (shared by all instances) delivered per loop iteration: 1% of the
+    ``n_rows`` rows of all batch rows, at least 1. Each is delivered to every instance, so a
+    padding row costs as much as a row of every instance: one row at a time measured fastest on
+    CPU for one batch row at 25 Hz."""
+    return int(max(1, math.ceil(n_rows * 0.01)))
 
 
 def _chunk_size(n_rows: int) -> int:
@@ -166,19 +195,14 @@ def _chunk_size(n_rows: int) -> int:
     return int(max(8, math.ceil(n_rows * 0.005)))
 
 
-def _prefix_count(active: jax.Array) -> jax.Array:
-    """Inclusive running count of ``active`` (1-D), as int32.
-
-    XLA's cumsum is slow on CPU; blocks of 32 are counted with a triangular matrix product and
-    the block totals recursively (exact: float32 integers below 2**24).
-    """
-    n = active.shape[0]
-    if n >= 2 ** 24:
-        return jnp.cumsum(active.astype(jnp.int32))
-    return _prefix_sum_exact(active.astype(jnp.float32)).astype(jnp.int32)
+#: Entries of the activity bit words of the event-driven input.
+_WORD = 32
 
 
 def _prefix_sum_exact(x: jax.Array, block: int = 32) -> jax.Array:
+    """Inclusive running sum of the small non-negative integers ``x`` (1-D float32), exact while
+    the total stays below 2**24. XLA's cumsum is slow on CPU: blocks of 32 are summed with a
+    triangular matrix product and the block totals recursively."""
     # full float32 products: accelerators may otherwise round the inputs (TF32)
     upper = lambda k: jnp.triu(jnp.ones((k, k), x.dtype))  # noqa: E731
     n = x.shape[0]
@@ -192,6 +216,69 @@ def _prefix_sum_exact(x: jax.Array, block: int = 32) -> jax.Array:
     return (within + offsets[:, None]).reshape(-1)[:n]
 
 
+def _active_words(active: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``active`` (1-D bool) as 32-bit words and, per word, how many active entries come before it.
+
+    This index is all that finding the ``k``-th active entry needs (:func:`_active_position`): one
+    pass over ``active`` and a running count over 32 times fewer entries. The counts are padded
+    with the total to a power-of-two length, which the search uses; the total is the last one.
+    """
+    n = active.shape[0]
+    m = -(-n // _WORD)
+    bits = jnp.pad(active, (0, m * _WORD - n)).reshape(m, _WORD).astype(jnp.uint32)
+    words = jnp.sum(bits << jnp.arange(_WORD, dtype=jnp.uint32), axis=1, dtype=jnp.uint32)
+    counts = lax.population_count(words).astype(jnp.int32)
+    if n >= 2 ** 24:
+        ends = jnp.cumsum(counts)
+    else:
+        ends = _prefix_sum_exact(counts.astype(jnp.float32)).astype(jnp.int32)
+    before = jnp.concatenate([jnp.zeros(1, jnp.int32), ends])
+    return words, jnp.pad(before, (0, (1 << m.bit_length()) - m - 1), mode="edge")
+
+
+def _active_position(words: jax.Array, before: jax.Array, k: jax.Array) -> jax.Array:
+    """Index of the ``k``-th (0-based) active entry, for ``k`` below the number of active entries.
+
+    Branch-free binary searches with a single carried position (unrolled, so no device loop and
+    no duplicated work in fusions): the word, the last whose ``before`` count is at most ``k``;
+    then the bit, the highest whose lower bits of the word hold at most ``j`` active entries.
+    """
+    word = jnp.zeros_like(k)
+    step = before.shape[0] // 2
+    while step:
+        word = jnp.where(before[word + step] <= k, word + step, word)
+        step //= 2
+    w = words[word]
+    j = (k - before[word]).astype(jnp.uint32)
+    bit = jnp.zeros_like(w)
+    for width in (16, 8, 4, 2, 1):
+        below = lax.population_count(w & ((np.uint32(1) << (bit + width)) - np.uint32(1)))
+        bit = jnp.where(below <= j, bit + width, bit)
+    return word * _WORD + bit.astype(jnp.int32)
+
+
+def _scatter_active(counts: jax.Array, chunk: int, init: jax.Array,
+                    add: Callable[[jax.Array, jax.Array, jax.Array], jax.Array]) -> jax.Array:
+    """``add(acc, pos, valid)`` over the active entries of ``counts`` (1-D), ``chunk`` at a time.
+
+    ``pos`` holds the indices of up to ``chunk`` active entries, in order; where ``valid`` is
+    false it is ``counts.size`` (past the end). The active entries are indexed once
+    (:func:`_active_words`), so the work follows their number.
+    """
+    words, before = _active_words(counts != 0)
+    n_active = before[-1]
+    offsets = jnp.arange(chunk, dtype=jnp.int32)
+
+    def body(state: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        start, acc = state
+        k = start + offsets
+        valid = k < n_active
+        pos = jnp.where(valid, _active_position(words, before, k), counts.shape[0])
+        return start + chunk, add(acc, pos, valid)
+
+    return lax.while_loop(lambda st: st[0] < n_active, body, (jnp.zeros((), jnp.int32), init))[1]
+
+
 @partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: int,
                 n_slots: int) -> jax.Array:
@@ -200,35 +287,26 @@ def event_drive(s_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: 
     ``s_rows`` ``(instances, batch, rows)``: each row's source spike count. ``wrow``
     ``(instances, rows + 1, width)``: each row's synaptic weights per instance; ``row_slot``
     ``(rows + 1, width)``: their slots (the last row and the padding point at slot ``n_slots``,
-    discarded). All instances and batch rows are handled together: the active (instance, batch,
-    row) triples are found through one running count and scattered ``chunk`` at a time, so the
-    work follows the number of events.
+    discarded). The active (instance, batch, row) triples of all instances and batch rows are
+    scattered together, ``chunk`` at a time.
     """
     n_inst, batch, rows = s_rows.shape
     flat = s_rows.reshape(-1)
-    total = flat.shape[0]
-    rank = _prefix_count(flat != 0)
-    n_chunks = (rank[-1] + chunk - 1) // chunk
     s_pad = jnp.append(flat, 0.0)
     w_flat = wrow.reshape(n_inst * (rows + 1), -1)
-    offsets = jnp.arange(1, chunk + 1, dtype=rank.dtype)
 
-    def body(state: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-        c, acc = state
-        # the k-th active entry is the first whose running count reaches k
-        pos = jnp.searchsorted(rank, c * chunk + offsets, side="left")
-        valid = pos < total
-        row = jnp.where(valid, pos // rows, 0)                  # (instance, batch) row
-        src = jnp.where(valid, pos % rows, rows)                # padding -> the empty row
-        # computed once per active row, not once per synapse inside the fused scatter
+    def add(acc: jax.Array, pos: jax.Array, valid: jax.Array) -> jax.Array:
+        # non-negative: truncating division is floor division, without its sign fix-ups
+        row = jnp.where(valid, lax.div(pos, rows), 0)           # (instance, batch) row
+        src = jnp.where(valid, lax.rem(pos, rows), rows)        # padding -> the empty row
+        # computed once per active row, not once per synapse inside the fusions that use them
         row, src, w_index, spikes = lax.optimization_barrier(
-            (row, src, (row // batch) * (rows + 1) + src, s_pad[pos]))
+            (row, src, lax.div(row, batch) * (rows + 1) + src, s_pad[pos]))
         weights = jnp.take(w_flat, w_index, axis=0, mode="clip")
         target = row[:, None] * (n_slots + 1) + row_slot[src]
-        return c + 1, acc.at[target].add(weights * spikes[:, None])
+        return acc.at[target].add(weights * spikes[:, None])
 
-    init = (jnp.zeros((), jnp.int32), jnp.zeros(n_inst * batch * (n_slots + 1), wrow.dtype))
-    _, acc = lax.while_loop(lambda st: st[0] < n_chunks, body, init)
+    acc = _scatter_active(flat, chunk, jnp.zeros(n_inst * batch * (n_slots + 1), wrow.dtype), add)
     return acc.reshape(n_inst, batch, n_slots + 1)[..., :n_slots]
 
 
@@ -238,14 +316,63 @@ def _event_drive_fwd(s_rows, wrow, row_slot, chunk, n_slots):
 
 def _event_drive_bwd(chunk, n_slots, residual, g):
     s_rows, wrow, row_slot = residual
-    g_at = jnp.concatenate([g, jnp.zeros(g.shape[:-1] + (1,), g.dtype)], -1)[..., row_slot]
-    s_pad = jnp.concatenate([s_rows, jnp.zeros(s_rows.shape[:-1] + (1,), s_rows.dtype)], -1)
+    g_at = _at_rows(g, row_slot)
     g_s = jnp.einsum("ibrw,irw->ibr", g_at[:, :, :-1], wrow[:, :-1])
-    g_w = jnp.einsum("ibr,ibrw->irw", s_pad, g_at)
+    g_w = jnp.einsum("ibr,ibrw->irw", _pad_row(s_rows), g_at)
     return g_s, g_w, None
 
 
 event_drive.defvjp(_event_drive_fwd, _event_drive_bwd)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def shared_event_drive(x_rows: jax.Array, wrow: jax.Array, row_slot: jax.Array, chunk: int,
+                       n_slots: int) -> jax.Array:
+    """Synaptic input ``(instances, batch, n_slots)`` from events that every instance receives.
+
+    As :func:`event_drive`, but ``x_rows`` ``(batch, rows)`` is the same for all instances (the
+    external inputs): the active (batch, row) pairs are found once and each is delivered to all
+    instances' weights at once.
+    """
+    n_inst = wrow.shape[0]
+    batch, rows = x_rows.shape
+    flat = x_rows.reshape(-1)
+    s_pad = jnp.append(flat, 0.0)
+
+    def add(acc: jax.Array, pos: jax.Array, valid: jax.Array) -> jax.Array:
+        row = jnp.where(valid, lax.div(pos, rows), 0)           # batch row
+        src = jnp.where(valid, lax.rem(pos, rows), rows)
+        row, src, spikes = lax.optimization_barrier((row, src, s_pad[pos]))
+        target = row[:, None] * (n_slots + 1) + row_slot[src]
+        return acc.at[:, target].add(wrow[:, src] * spikes[:, None])
+
+    acc = _scatter_active(flat, chunk, jnp.zeros((n_inst, batch * (n_slots + 1)), wrow.dtype), add)
+    return acc.reshape(n_inst, batch, n_slots + 1)[..., :n_slots]
+
+
+def _shared_event_drive_fwd(x_rows, wrow, row_slot, chunk, n_slots):
+    return shared_event_drive(x_rows, wrow, row_slot, chunk, n_slots), (x_rows, wrow, row_slot)
+
+
+def _shared_event_drive_bwd(chunk, n_slots, residual, g):
+    x_rows, wrow, row_slot = residual
+    g_at = _at_rows(g, row_slot)
+    g_x = jnp.einsum("ibrw,irw->br", g_at[:, :, :-1], wrow[:, :-1])
+    g_w = jnp.einsum("br,ibrw->irw", _pad_row(x_rows), g_at)
+    return g_x, g_w, None
+
+
+shared_event_drive.defvjp(_shared_event_drive_fwd, _shared_event_drive_bwd)
+
+
+def _at_rows(g: jax.Array, row_slot: jax.Array) -> jax.Array:
+    """The cotangent ``g`` ``(..., n_slots)`` read at every row entry's slot (0 for padding)."""
+    return jnp.concatenate([g, jnp.zeros(g.shape[:-1] + (1,), g.dtype)], -1)[..., row_slot]
+
+
+def _pad_row(s: jax.Array) -> jax.Array:
+    """Row spike counts ``(..., rows)`` with the empty padding row appended."""
+    return jnp.concatenate([s, jnp.zeros(s.shape[:-1] + (1,), s.dtype)], -1)
 
 
 # -- spike with surrogate gradient -------------------------------------------------------------
@@ -320,24 +447,36 @@ def _coefficients(p: dict[str, jax.Array], hw: HardwareNetwork, dt: float
 
 
 def _instance_weights(weight: jax.Array, conn: Connectivity, keys: jax.Array,
-                      sigma: jax.Array) -> jax.Array:
-    """Each instance's mismatched weight currents in the connectivity's layout:
-    ``(instances, rows + 1, width)`` (event) or ``(instances, sources, slots)`` (dense)."""
+                      sigma: jax.Array) -> dict[str, jax.Array]:
+    """Each instance's mismatched weight currents in the connectivity's layout: ``w``
+    ``(instances, sources, slots)`` (dense), or ``w`` and ``w_in`` ``(instances, rows + 1,
+    width)`` for the neurons' and the inputs' :class:`EventRows` (event)."""
     if conn.mode == "dense":
         ids = jnp.arange(weight.shape[0])
-        return jax.vmap(lambda k: jnp.zeros((conn.n_sources, conn.n_slots), jnp.float32).at[
-            conn.syn_src, conn.syn_slot].add(weight * mm.synapse_factors(k, ids, sigma)))(keys)
-    rows = jnp.append(weight, 0.0)[conn.row_syn]          # shared by all instances
-    return jax.vmap(lambda k: rows * mm.synapse_factors(k, conn.row_syn, sigma))(keys)
+        return {"w": jax.vmap(lambda k: jnp.zeros((conn.n_sources, conn.n_slots), jnp.float32).at[
+            conn.syn_src, conn.syn_slot].add(weight * mm.synapse_factors(k, ids, sigma)))(keys)}
+
+    def rows(syn: jax.Array) -> jax.Array:
+        nominal = jnp.append(weight, 0.0)[syn]              # shared by all instances
+        return jax.vmap(lambda k: nominal * mm.synapse_factors(k, syn, sigma))(keys)
+
+    return {"w": rows(conn.neurons.row_syn), "w_in": rows(conn.inputs.row_syn)}
 
 
 # -- the step ----------------------------------------------------------------------------------
-def _drive(coef: dict[str, jax.Array], conn: Connectivity, s_src: jax.Array) -> jax.Array:
-    """Synaptic input ``(instances, batch, slots)`` from spikes ``(instances, batch, sources)``."""
+def _drive(w: dict[str, jax.Array], conn: Connectivity, spikes: jax.Array, x_t: jax.Array
+           ) -> jax.Array:
+    """Synaptic input ``(instances, batch, slots)`` from the neurons' spikes ``(instances, batch,
+    neurons)`` and this step's inputs: ``(batch, inputs)`` (dense) or the input rows' spike
+    counts ``(batch, rows)`` (event)."""
     if conn.mode == "dense":
-        return jnp.einsum("ibs,isp->ibp", s_src, coef["w"], precision=lax.Precision.HIGHEST)
-    s_rows = jnp.concatenate([s_src, s_src[..., conn.extra_src]], -1)
-    return event_drive(s_rows, coef["w"], conn.row_slot, _chunk_size(s_rows.size), conn.n_slots)
+        s_src = jnp.concatenate([spikes, jnp.broadcast_to(x_t, spikes.shape[:1] + x_t.shape)], -1)
+        return jnp.einsum("ibs,isp->ibp", s_src, w["w"], precision=lax.Precision.HIGHEST)
+    s_rows = conn.neurons.spikes(spikes)
+    return event_drive(s_rows, w["w"], conn.neurons.row_slot, _chunk_size(s_rows.size),
+                       conn.n_slots) + \
+        shared_event_drive(x_t, w["w_in"], conn.inputs.row_slot, _input_chunk_size(x_t.size),
+                           conn.n_slots)
 
 
 def _membrane(c: dict[str, jax.Array], cfg: StepConfig, i_syn: jax.Array, i_mem: jax.Array
@@ -377,13 +516,13 @@ def _run(coef: dict[str, jax.Array], alive: jax.Array, conn: Connectivity, cfg: 
     n_types = coef["decay_syn"].shape[-1]
     i0 = jnp.float32(cfg.I_0)
     # per-neuron coefficients broadcast against the (instances, batch, neurons) state
-    c = {k: (v[:, None] if k != "w" else v) for k, v in coef.items()}
+    c = {k: v[:, None] for k, v in coef.items() if k not in ("w", "w_in")}
+    w = {k: v for k, v in coef.items() if k in ("w", "w_in")}
 
     def step(carry, xs):
         i_syn, i_mem, ref, spikes = carry
         x_t, t = xs
-        s_src = jnp.concatenate([spikes, jnp.broadcast_to(x_t, (n_inst,) + x_t.shape)], -1)
-        drive = _drive(c, conn, s_src).reshape(n_inst, batch, n, n_types)
+        drive = _drive(w, conn, spikes, x_t).reshape(n_inst, batch, n, n_types)
         i_syn = i_syn * c["decay_syn"] + drive * c["charge"]
         i_new = _membrane(c, cfg, i_syn, i_mem)
         if cfg.noise:
@@ -401,7 +540,8 @@ def _run(coef: dict[str, jax.Array], alive: jax.Array, conn: Connectivity, cfg: 
     shape = (n_inst, batch, n)
     init = (jnp.zeros(shape + (n_types,), jnp.float32), jnp.full(shape, i0),
             jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.float32))
-    _, ys = lax.scan(step, init, (jnp.swapaxes(x, 0, 1), jnp.arange(x.shape[1])))
+    x_steps = x if conn.mode == "dense" else conn.inputs.spikes(x)
+    _, ys = lax.scan(step, init, (jnp.swapaxes(x_steps, 0, 1), jnp.arange(x.shape[1])))
     return ys
 
 
@@ -417,7 +557,7 @@ def _simulate_instances(nominal: dict[str, jax.Array], hw: HardwareNetwork, conn
     keys = jax.vmap(lambda i: mm.instance_key(seed, i))(instances)
     neuron = {k: v for k, v in nominal.items() if k != "syn_weight"}
     coef = jax.vmap(lambda k: _coefficients(mm.apply_mismatch(k, neuron, sigma), hw, cfg.dt))(keys)
-    coef["w"] = _instance_weights(nominal["syn_weight"], conn, keys, sigma)
+    coef.update(_instance_weights(nominal["syn_weight"], conn, keys, sigma))
     alive = jax.vmap(lambda k: mm.alive_mask(k, hw.n_neurons, silence))(keys) if cfg.silence \
         else jnp.ones((instances.shape[0], hw.n_neurons), jnp.float32)
     rows = jnp.arange(inputs.shape[0])
@@ -544,7 +684,8 @@ def _group_size(hw: HardwareNetwork, conn: Connectivity, shape: tuple[int, ...],
     devices. Counted per instance: its weights (and their reverse-mode copies), parameters and
     outputs."""
     batch, steps = shape[0], shape[1]
-    weights = conn.n_sources * conn.n_slots if conn.mode == "dense" else conn.row_syn.size
+    weights = conn.n_sources * conn.n_slots if conn.mode == "dense" else \
+        conn.neurons.row_syn.size + conn.inputs.row_syn.size
     n_types = max(len(hw.syn_types), 1)
     per_instance = 4 * (3 * weights + 2 * hw.n_synapses + 8 * hw.n_neurons * n_types) + \
         batch * steps * hw.n_neurons * (1 + (4 + 4 * n_types if record else 0))

@@ -268,29 +268,52 @@ def test_event_driven_and_dense_synaptic_input_agree():
 def test_event_rows_hold_every_synapse_once():
     hw, _ = recurrent_net(seed=2)
     conn = cs.build_connectivity(hw, "event")
-    syn = np.asarray(conn.row_syn)[:-1]
-    real = syn[syn < hw.n_synapses]
-    assert np.array_equal(np.sort(real), np.arange(hw.n_synapses))
-    n_src = hw.n_neurons + hw.n_inputs
-    row_src = np.concatenate([np.arange(n_src), np.asarray(conn.extra_src)])
-    rows = np.repeat(row_src, syn.shape[1]).reshape(syn.shape)
-    assert np.array_equal(rows[syn < hw.n_synapses], hw.syn_src[real])
+    n = hw.n_neurons
+    # neuron sources are numbered 0..n-1, input channel c is c in its own rows
+    for rows, first in ((conn.neurons, 0), (conn.inputs, n)):
+        syn = np.asarray(rows.row_syn)[:-1]
+        real = syn[syn < hw.n_synapses]
+        n_src = syn.shape[0] - np.asarray(rows.extra_src).size
+        row_src = np.concatenate([np.arange(n_src), np.asarray(rows.extra_src)])
+        src_of = np.repeat(row_src, syn.shape[1]).reshape(syn.shape)
+        assert np.array_equal(src_of[syn < hw.n_synapses] + first, hw.syn_src[real])
+        slots = np.asarray(rows.row_slot)[:-1]
+        assert np.array_equal(slots[syn < hw.n_synapses], np.asarray(conn.syn_slot)[real])
+    together = np.concatenate([np.asarray(r.row_syn).ravel() for r in (conn.neurons, conn.inputs)])
+    assert np.array_equal(np.sort(together[together < hw.n_synapses]), np.arange(hw.n_synapses))
 
 
-def test_event_drive_values_and_gradients_match_a_dense_scatter():
+@pytest.mark.parametrize("size, density", [(1, 1.0), (31, 0.3), (32, 1.0), (33, 0.05),
+                                           (1000, 0.02), (4100, 0.7)])
+def test_the_k_th_active_entry_is_found_for_every_k(size, density):
+    active = np.random.default_rng(size).random(size) < density
+    words, before = cs._active_words(jnp.asarray(active))
+    expected = np.flatnonzero(active)
+    assert int(before[-1]) == expected.size
+    found = cs._active_position(words, before, jnp.arange(expected.size, dtype=jnp.int32))
+    assert np.array_equal(np.asarray(found), expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_event_drive_values_and_gradients_match_a_dense_scatter(shared):
     rng = np.random.default_rng(3)
     inst, batch, rows, width, slots = 3, 2, 30, 5, 17
     s = jnp.asarray(rng.random((inst, batch, rows)) < 0.3, jnp.float32) * 2.0
+    if shared:                           # inputs: the same events in every instance
+        s = s[:1]
     w = jnp.asarray(rng.random((inst, rows + 1, width)), jnp.float32).at[:, -1].set(0.0)
     slot = jnp.asarray(rng.integers(0, slots + 1, (rows + 1, width)), jnp.int32).at[-1].set(slots)
     probe = jnp.asarray(rng.standard_normal((inst, batch, slots)), jnp.float32)
 
     def dense(s, w):
         one = lambda s1, w1: jnp.zeros(slots + 1).at[slot[:-1]].add(w1[:-1] * s1[:, None])  # noqa
+        s = jnp.broadcast_to(s, (inst,) + s.shape[1:])
         return jax.vmap(lambda s_i, w_i: jax.vmap(lambda s_b: one(s_b, w_i))(s_i))(s, w)[..., :-1]
 
-    def event(s, w):
-        return cs.event_drive(s, w, slot, 4, slots)      # chunk 4: several loop iterations
+    def event(s, w):                     # chunk 4 (2 when shared): several loop iterations
+        if shared:
+            return cs.shared_event_drive(s[0], w, slot, 2, slots)
+        return cs.event_drive(s, w, slot, 4, slots)
 
     assert int((s > 0).sum()) > 12
     np.testing.assert_allclose(event(s, w), dense(s, w), rtol=1e-6)
