@@ -161,7 +161,8 @@ def verify_command(
         outdir: Path = typer.Argument(..., help="Folder written by `neurocc compile`"),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz: one spike array "
                                               "(batch, T, size) per input population, optional "
-                                              "`labels`; default: Poisson inputs"),
+                                              "`labels` and `output_classes` (population "
+                                              "readout); default: Poisson inputs"),
         instances: int = typer.Option(100, "--instances", help="Simulated chips"),
         mismatch: float = typer.Option(0.2, "--mismatch", help="Relative sigma of every current"),
         noise: float = typer.Option(0.0, "--noise", help="Membrane noise (x threshold current)"),

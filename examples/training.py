@@ -70,7 +70,9 @@ class Model:
 
     Every delay-0 connection must go from an input or an earlier layer to a later one; delay-1
     connections may go anywhere (recurrence). At most two connections may reach a layer, so that
-    the float sum of its inputs does not depend on their order.
+    the float sum of its inputs does not depend on their order. ``output_classes`` (optional)
+    maps each output neuron to its class: a population readout, the class's count is the sum
+    over its neurons (``neurocc verify`` reads the same map from the inputs file).
     """
 
     dt: float
@@ -78,6 +80,7 @@ class Model:
     layers: tuple[Layer, ...]
     connections: tuple[Connection, ...]
     output: str
+    output_classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         sizes = {**self.inputs, **{layer.name: layer.size for layer in self.layers}}
@@ -102,9 +105,23 @@ class Model:
                                         where=f"layer {layer.name}")
         if self.output not in sizes:
             raise InvalidModelError(f"output {self.output!r} is not a layer", where="model")
+        classes = self.output_classes
+        if classes is not None and (np.shape(classes) != (sizes[self.output],) or set(
+                np.asarray(classes).tolist()) != set(range(int(np.max(classes)) + 1))):
+            raise InvalidModelError("output_classes must give each output neuron a class, "
+                                    "using every class from 0 up", where="model")
 
     def incoming(self, name: str) -> list[Connection]:
         return [c for c in self.connections if c.target == name]
+
+    def class_counts(self, spikes: jax.Array) -> jax.Array:
+        """Output spikes ``(batch, T, size)`` -> spikes per class ``(batch, classes)``."""
+        counts = spikes.sum(axis=1)
+        if self.output_classes is None:
+            return counts
+        classes = np.asarray(self.output_classes)
+        return counts @ jnp.asarray(classes[:, None] == np.arange(classes.max() + 1)[None],
+                                    counts.dtype)
 
     def decay(self, layer: Layer) -> tuple[np.float32, np.float32]:
         """``dt/tau_mem``, ``dt/tau_syn`` formed in float64 and cast, as the reference does."""
@@ -166,33 +183,46 @@ def _spike_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]
     return spike_fn(v), dv / (1.0 + 10.0 * jnp.abs(v - 1.0)) ** 2
 
 
-def _chip_draw(model: Model, key: jax.Array, batch: int, noise: Noise) -> dict[str, Arrays]:
-    """Per sample: synapse factors per connection, gain and time-constant factors per layer."""
+def _chip_draw(model: Model, key: jax.Array, batch: int, noise: Noise,
+               chips: int | None = None) -> dict[str, Arrays]:
+    """Per sample: synapse factors per connection, gain and time-constant factors per layer.
+
+    With ``chips``, ``chips`` draws each shared by ``batch / chips`` consecutive samples (the
+    structure of a verification: every chip sees every input)."""
     draws: dict[str, Arrays] = {"synapse": {}, "layer": {}}
     keys = jax.random.split(key, len(model.connections) + len(model.layers))
+    n = batch if chips is None else chips
+
+    def share(a: jax.Array, axis: int) -> jax.Array:
+        return a if chips is None else jnp.repeat(a, batch // chips, axis=axis)
+
     for k, c in zip(keys, model.connections):
-        z = jax.random.normal(k, (batch, *c.mask.shape))
-        draws["synapse"][c.name] = jnp.maximum(1.0 + noise.synapse * z, 0.0)
+        z = jax.random.normal(k, (n, *c.mask.shape))
+        draws["synapse"][c.name] = share(jnp.maximum(1.0 + noise.synapse * z, 0.0), 0)
     for k, layer in zip(keys[len(model.connections):], model.layers):
-        z = jax.random.normal(k, (5, batch, layer.size))
-        draws["layer"][layer.name] = jnp.concatenate([
+        z = jax.random.normal(k, (5, n, layer.size))
+        draws["layer"][layer.name] = share(jnp.concatenate([
             jnp.exp(noise.gain * z[:1] + noise.type_gain * z[1:3]),  # excitatory, inhibitory gain
-            jnp.clip(1.0 + noise.tau * z[3:], 0.5, 1.5)])            # 1/tau_mem, 1/tau_syn
+            jnp.clip(1.0 + noise.tau * z[3:], 0.5, 1.5)]), 1)        # 1/tau_mem, 1/tau_syn
     return draws
 
 
 def run(model: Model, weights: Arrays, inputs: Mapping[str, jax.Array], *,
-        key: jax.Array | None = None, noise: Noise = Noise()) -> tuple[Arrays, Arrays]:
+        key: jax.Array | None = None, noise: Noise = Noise(), chips: int | None = None
+        ) -> tuple[Arrays, Arrays]:
     """Simulate ``model``; ``inputs``: per input ``(batch, T, size)`` 0/1 arrays.
 
     Without ``key`` this is the IR's exact update. With ``key`` every sample gets its own draw of
-    the chip imperfections in ``noise``. Returns spikes and membrane values per layer, each
-    ``(batch, T, size)``.
+    the chip imperfections in ``noise``, or with ``chips`` (dividing the batch) each run of
+    ``batch / chips`` consecutive samples shares one. Returns spikes and membrane values per
+    layer, each ``(batch, T, size)``.
     """
     w = effective_weights(model, weights)
     first = next(iter(inputs.values()))
     batch, steps = first.shape[0], first.shape[1]
-    draws = None if key is None else _chip_draw(model, key, batch, noise)
+    if chips is not None and (chips < 1 or batch % chips):
+        raise InvalidModelError(f"{chips} chips do not divide a batch of {batch}", where="run")
+    draws = None if key is None else _chip_draw(model, key, batch, noise, chips)
     if draws is not None:
         for c in model.connections:
             gains = draws["layer"][c.target]
@@ -236,24 +266,49 @@ def run(model: Model, weights: Arrays, inputs: Mapping[str, jax.Array], *,
 @dataclass(frozen=True)
 class LossConfig:
     """Cross-entropy on ``count_scale * output spike counts``, plus penalties on negative
-    membrane values (mean squared) and on the mean firing probability per step of every layer."""
+    membrane values (mean squared) and on the mean firing probability per step of every layer.
+
+    ``target`` > 0 adds a per-neuron term (weight ``target_weight``): every output neuron of the
+    labelled class should fire at least ``target`` spikes, every other one none (squared, in units
+    of ``target``). It makes each output neuron a clear detector, far above or far below
+    threshold, where the class sums alone let neurons idle near threshold; near threshold a
+    neuron's count follows its chip gain many times over (a small gain error decides between
+    0 and several spikes), which is what the verification's count correlation measures."""
 
     count_scale: float = 0.5
     negative_v: float = 1.0
     rate: float = 0.0
+    target: float = 0.0
+    target_weight: float = 1.0
 
 
 def loss_fn(model: Model, weights: Arrays, inputs: Mapping[str, jax.Array], labels: jax.Array,
-            key: jax.Array, noise: Noise, cfg: LossConfig) -> tuple[jax.Array, jax.Array]:
-    """Loss and accuracy of one noisy batch."""
-    spikes, v = run(model, weights, inputs, key=key, noise=noise)
-    counts = spikes[model.output].sum(axis=1)
+            key: jax.Array, noise: Noise, cfg: LossConfig, chips: int | None = None
+            ) -> tuple[jax.Array, jax.Array]:
+    """Loss and accuracy of one noisy batch (``chips``: see :func:`run`)."""
+    spikes, v = run(model, weights, inputs, key=key, noise=noise, chips=chips)
+    counts = model.class_counts(spikes[model.output])
     logits = cfg.count_scale * counts
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     negative = sum(jnp.mean(jnp.minimum(a, 0.0) ** 2) for a in v.values())
     rate = sum(jnp.mean(s) for s in spikes.values())
     accuracy = jnp.mean(jnp.argmax(counts, axis=-1) == labels)
-    return ce + cfg.negative_v * negative + cfg.rate * rate, accuracy
+    loss = ce + cfg.negative_v * negative + cfg.rate * rate
+    if cfg.target > 0:
+        loss = loss + cfg.target_weight * _target_loss(model, spikes[model.output], labels,
+                                                       cfg.target)
+    return loss, accuracy
+
+
+def _target_loss(model: Model, spikes: jax.Array, labels: jax.Array, target: float
+                 ) -> jax.Array:
+    """Mean over samples and output neurons of ``(target - count)_+^2`` for the labelled class's
+    neurons and ``count^2`` for the others, divided by ``target^2``."""
+    counts = spikes.sum(axis=1) / target
+    classes = np.arange(counts.shape[-1]) if model.output_classes is None else \
+        np.asarray(model.output_classes)
+    mine = jnp.asarray(classes)[None, :] == labels[:, None]
+    return jnp.mean(jnp.where(mine, jnp.maximum(1.0 - counts, 0.0), counts) ** 2)
 
 
 def batches(rng: np.random.Generator, n: int, size: int) -> Iterator[np.ndarray]:
@@ -267,15 +322,18 @@ def batches(rng: np.random.Generator, n: int, size: int) -> Iterator[np.ndarray]
 def train(model: Model, weights: Arrays, inputs: Mapping[str, np.ndarray], labels: np.ndarray, *,
           steps: int, batch: int, learning_rate: float, seed: int, noise: Noise = Noise(),
           cfg: LossConfig = LossConfig(), log: Callable[[str], None] | None = print,
-          log_every: int = 50) -> tuple[Arrays, list[float]]:
-    """Adam on noisy batches; returns the trained weights and the loss of every step."""
+          log_every: int = 50, chips: int | None = None) -> tuple[Arrays, list[float]]:
+    """Adam on noisy batches; returns the trained weights and the loss of every step.
+
+    ``chips``: each batch is ``chips`` simulated chips, each running ``batch / chips`` samples
+    (see :func:`run`); default: a fresh chip per sample."""
     opt = optax.adam(learning_rate)
     state = opt.init(weights)
 
     @jax.jit
     def update(w: Arrays, st: optax.OptState, x: Arrays, y: jax.Array, key: jax.Array):
         (loss, acc), grads = jax.value_and_grad(
-            lambda p: loss_fn(model, p, x, y, key, noise, cfg), has_aux=True)(w)
+            lambda p: loss_fn(model, p, x, y, key, noise, cfg, chips), has_aux=True)(w)
         upd, st = opt.update(grads, st, w)
         return optax.apply_updates(w, upd), st, loss, acc
 
@@ -294,10 +352,11 @@ def train(model: Model, weights: Arrays, inputs: Mapping[str, np.ndarray], label
 
 def accuracy(model: Model, weights: Arrays, inputs: Mapping[str, np.ndarray], labels: np.ndarray,
              *, key: jax.Array | None = None, noise: Noise = Noise()) -> float:
-    """Fraction classified right by output spike count (ties: lowest index), exact or noisy."""
+    """Fraction classified right by spike count per class (ties: lowest index), exact or
+    noisy."""
     spikes, _ = run(model, weights, {k: jnp.asarray(a, jnp.float32) for k, a in inputs.items()},
                     key=key, noise=noise)
-    predicted = np.argmax(np.asarray(spikes[model.output]).sum(axis=1), axis=-1)
+    predicted = np.argmax(np.asarray(model.class_counts(spikes[model.output])), axis=-1)
     return float(np.mean(predicted == labels))
 
 

@@ -41,10 +41,13 @@ class VerifyOptions:
 
 @dataclass(frozen=True)
 class Stimulus:
-    """Input spike trains per input population ``(batch, T, size)`` and optional labels."""
+    """Input spike trains per input population ``(batch, T, size)``, optional labels and an
+    optional population readout: ``output_classes[k]`` is the class of output neuron ``k`` (output
+    populations concatenated in order), a class's count is the sum over its neurons."""
 
     inputs: Mapping[str, np.ndarray]
     labels: np.ndarray | None = None
+    output_classes: np.ndarray | None = None
 
     @property
     def samples(self) -> int:
@@ -61,8 +64,9 @@ def poisson_stimulus(net: Network, *, samples: int = 16, steps: int = 200,
 
 
 def load_stimulus(path: str | Path, net: Network) -> Stimulus:
-    """Read an ``.npz`` with one array per input population (``(batch, T, size)``) and an
-    optional ``labels`` array; with a single input population its array may have any name."""
+    """Read an ``.npz`` with one array per input population (``(batch, T, size)``), an optional
+    ``labels`` array and an optional ``output_classes`` array (see :class:`Stimulus`); with a
+    single input population its array may have any name."""
     try:
         with np.load(path) as data:
             arrays = {name: np.asarray(data[name]) for name in data.files}
@@ -71,6 +75,7 @@ def load_stimulus(path: str | Path, net: Network) -> Stimulus:
                                fix="save them with numpy.savez(path, <input>=spikes, "
                                    "labels=labels)") from None
     labels = arrays.pop("labels", None)
+    classes = arrays.pop("output_classes", None)
     if len(net.inputs) == 1 and len(arrays) == 1 and net.inputs[0] not in arrays:
         arrays = {net.inputs[0]: next(iter(arrays.values()))}
     missing = [name for name in net.inputs if name not in arrays]
@@ -82,7 +87,38 @@ def load_stimulus(path: str | Path, net: Network) -> Stimulus:
     if labels is not None and (labels.ndim != 1 or {labels.shape[0]} != batch):
         raise SimulationError(f"labels have shape {labels.shape}, expected ({batch.pop()},)",
                               where=str(path), fix="one integer label per sample")
-    return Stimulus(inputs, None if labels is None else labels.astype(np.int64))
+    n_out = sum(net.populations[name].size for name in net.outputs)
+    if classes is not None:
+        classes = _checked_classes(classes, n_out, str(path))
+    n_classes = n_out if classes is None else int(classes.max()) + 1
+    if labels is not None and (not _is_integral(labels) or labels.min() < 0
+                               or labels.max() >= n_classes):
+        raise SimulationError(f"labels must be integers in 0..{n_classes - 1}, the classes of "
+                              "the readout", where=str(path),
+                              fix="one class index per sample" + ("" if classes is not None else
+                                  ", or map output neurons to classes with `output_classes`"))
+    return Stimulus(inputs, None if labels is None else labels.astype(np.int64), classes)
+
+
+def _is_integral(a: np.ndarray) -> bool:
+    return a.size > 0 and (a.dtype.kind in "iu" or (a.dtype.kind == "f"
+                                                    and bool(np.all(a == np.round(a)))))
+
+
+def _checked_classes(classes: np.ndarray, n_out: int, where: str) -> np.ndarray:
+    """``output_classes``: one class index per output neuron, every class 0..K-1 used."""
+    fix = (f"store output_classes as {n_out} integers, the class of each output neuron, "
+           "using every class from 0 up")
+    if classes.shape != (n_out,) or not _is_integral(classes) or classes.min() < 0:
+        raise SimulationError(f"output_classes has shape {classes.shape} and dtype "
+                              f"{classes.dtype}, expected {n_out} non-negative integers (one per "
+                              "output neuron)", where=where, fix=fix)
+    classes = classes.astype(np.int64)
+    unused = sorted(set(range(int(classes.max()) + 1)) - set(classes.tolist()))
+    if unused:
+        raise SimulationError(f"output_classes leaves classes {unused} without a neuron",
+                              where=where, fix=fix)
+    return classes
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +175,7 @@ class CompiledSimulation:
                                   noise=options.noise, silence=options.silence,
                                   weight_bits=options.weight_bits)
         out = np.concatenate([result.population(name) for name in self.outputs], axis=-1)
-        per_inference = result.spikes.astype(np.float64).sum(axis=(2, 3)).mean(axis=1)
+        per_inference = result.spikes.sum(axis=(2, 3), dtype=np.float64).mean(axis=1)
         return out, per_inference
 
 
@@ -163,15 +199,19 @@ def compare(reference: np.ndarray, compiled: np.ndarray, spikes_per_inference: n
             stimulus: Stimulus, options: VerifyOptions, dt: float) -> Verification:
     """Metrics per instance, summaries and the verdict."""
     values = {
-        "count_correlation": metrics.count_correlation(reference, compiled),
-        "rate_error": metrics.rate_error(reference, compiled).mean(axis=1),
-        "agreement": metrics.agreement(reference, compiled),
+        # with a population readout the network's outputs are the class counts
+        "count_correlation": metrics.count_correlation(reference, compiled,
+                                                       stimulus.output_classes),
+        "rate_error": metrics.rate_error(reference, compiled, stimulus.output_classes
+                                         ).mean(axis=1),
+        "agreement": metrics.agreement(reference, compiled, stimulus.output_classes),
         "van_rossum": metrics.van_rossum(reference, compiled,
                                          tau_steps=max(1.0, options.van_rossum_tau / dt)),
         "spikes_per_inference": np.asarray(spikes_per_inference, dtype=np.float64),
     }
     if stimulus.labels is not None:
-        values["accuracy"] = metrics.accuracy(compiled, stimulus.labels)
+        values["accuracy"] = metrics.accuracy(compiled, stimulus.labels,
+                                              stimulus.output_classes)
     summary = {name: metrics.summarise(v) for name, v in values.items()}
     reasons = []
     if summary["agreement"]["median"] < options.min_agreement:
@@ -196,7 +236,8 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
     verification = compare(ref, compiled, per_inference, stimulus, options, sim.network.dt)
     reference = {"spikes_per_inference": ref_spikes}
     if stimulus.labels is not None:
-        reference["accuracy"] = float(metrics.accuracy(ref, stimulus.labels))
+        reference["accuracy"] = float(metrics.accuracy(ref, stimulus.labels,
+                                                       stimulus.output_classes))
     return verification, reference
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurocc.compiler.driver import compile_model
 from neurocc.compiler.ir import Network
 from neurocc.frontend.load import load_model
 from neurocc.runtime import metrics
@@ -16,8 +15,8 @@ from neurocc.runtime.reference import simulate
 from neurocc.runtime.verify import Stimulus, load_stimulus
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "temporal_memory"
-#: train.py prints float accuracy 1.000 for the shipped model; a few points lower still passes a
-#: retrained model that does its job. Chance is 1/2.
+#: Float accuracy the shipped model reaches (its check, with the other examples', is in
+#: test_examples.py); chance is 1/2.
 MIN_ACCURACY = 0.95
 #: Without its recurrent weights the network sees two identical, non-overlapping bursts in either
 #: order: its accuracy must be chance within about two binomial standard deviations (128 samples:
@@ -49,10 +48,7 @@ def _without_recurrence(net: Network) -> Network:
     return ff.verify()
 
 
-def test_shipped_files_are_small_and_balanced(stimulus: Stimulus) -> None:
-    assert (EXAMPLE / "test.npz").stat().st_size < 1 << 20
-    assert (EXAMPLE / "model.nir").stat().st_size < 1 << 20
-    assert 64 <= stimulus.samples <= 256
+def test_classes_are_balanced(stimulus: Stimulus) -> None:
     assert np.bincount(stimulus.labels).tolist() == [stimulus.samples // 2] * 2
 
 
@@ -65,10 +61,6 @@ def test_cues_are_separated_by_silence_longer_than_the_membrane(net: Network,
         longest_gap = np.diff(steps).max() - 1
         assert longest_gap >= MIN_SILENT_TAUS * tau_steps
         assert row.size - 1 - steps[-1] >= MIN_SILENT_TAUS * tau_steps  # silent report period
-
-
-def test_float_accuracy_reaches_its_threshold(net: Network, stimulus: Stimulus) -> None:
-    assert _accuracy(net, stimulus) >= MIN_ACCURACY
 
 
 def test_hidden_layer_is_recurrent_with_one_step_delay(net: Network) -> None:
@@ -91,25 +83,3 @@ def test_network_is_silent_without_input(net: Network, stimulus: Stimulus) -> No
     quiet = {name: np.zeros_like(x[:2]) for name, x in stimulus.inputs.items()}
     spikes = simulate(net, quiet).spikes
     assert all(not np.asarray(s).any() for s in spikes.values())
-
-
-def test_training_forward_pass_equals_reference_spikes(net: Network, stimulus: Stimulus) -> None:
-    """The recurrent (delay-1) update of examples/training.py is the reference simulator's."""
-    from test_examples import _training
-    tr = _training()
-    inputs = {k: v[:32] for k, v in stimulus.inputs.items()}
-    model, weights = tr.from_network(net)
-    ours, _ = tr.run(model, weights, {k: v.astype(np.float32) for k, v in inputs.items()})
-    reference = simulate(net, inputs).spikes
-    for layer in model.layers:
-        np.testing.assert_array_equal(np.asarray(ours[layer.name]) > 0,
-                                      np.asarray(reference[layer.name]), err_msg=layer.name)
-    assert int(np.asarray(ours["hidden"]).sum()) > 0
-
-
-@pytest.mark.parametrize("target", ["dynapse2", "dynapse1"])
-def test_compiles_with_independent_check(target: str) -> None:
-    compiled = compile_model(EXAMPLE / "model.nir", target)
-    assert compiled.report["checker_ok"] is True
-    assert compiled.report["max_cam_per_neuron"] <= 64
-    assert any(p.delay == 1 for p in compiled.realised.projections.values())

@@ -62,3 +62,32 @@ def test_spikes_per_inference_and_summary():
     assert metrics.spikes_per_inference([a, b]) == pytest.approx([20.0, 30.0])
     s = metrics.summarise(np.arange(101.0))
     assert s == {"median": 50.0, "p5": 5.0, "p95": 95.0}
+
+
+def test_population_readout_sums_each_class_group():
+    # outputs 0, 1 -> class 0; outputs 2, 3 -> class 1
+    classes = np.array([0, 0, 1, 1])
+    ref = trains([[3, 3, 5, 0],    # class counts 6 vs 5 -> 0 (per neuron: output 2 wins)
+                  [0, 1, 1, 1],    # 1 vs 2 -> 1
+                  [2, 0, 1, 1]])   # 2 vs 2 -> tie, lowest class 0
+    assert metrics.class_counts(ref, classes)[0] == pytest.approx([6, 5])
+    assert list(metrics.predictions(ref, classes)) == [0, 1, 0]
+    assert list(metrics.predictions(ref)) == [2, 1, 0]
+    inst = np.stack([trains([[1, 1, 0, 1], [0, 0, 0, 4], [4, 0, 0, 0]]),   # 0, 1, 0: all agree
+                     trains([[0, 0, 1, 0], [5, 0, 2, 2], [0, 0, 0, 0]])])  # 1, 0, 0
+    assert metrics.agreement(ref, inst, classes) == pytest.approx([1.0, 1 / 3])
+    assert metrics.accuracy(inst, np.array([0, 1, 1]), classes) == pytest.approx([2 / 3, 0.0])
+    # interleaved groups: the mapping, not the position, decides
+    assert list(metrics.predictions(ref, np.array([1, 0, 1, 0]))) == [1, 0, 1]
+
+
+def test_population_readout_correlates_and_compares_class_counts():
+    classes = np.array([0, 0, 1, 1])
+    ref = trains([[4, 0, 1, 1], [0, 1, 3, 3], [2, 2, 0, 0]])
+    # the same class counts, split differently among each class's neurons
+    moved = trains([[0, 4, 2, 0], [1, 0, 6, 0], [0, 4, 0, 0]])
+    per_neuron = metrics.count_correlation(ref, moved)[0]
+    assert per_neuron < 0.5
+    assert metrics.count_correlation(ref, moved, classes) == pytest.approx([1.0])
+    assert metrics.rate_error(ref, moved, classes)[0] == pytest.approx([0.0, 0.0])
+    assert metrics.rate_error(ref, moved).shape == (1, 4)

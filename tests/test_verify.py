@@ -9,7 +9,9 @@ import pytest
 
 from neurocc.compiler import compile_model
 from neurocc.compiler.driver import read_compiled
-from neurocc.runtime.verify import Stimulus, VerifyOptions, verify_folder
+from neurocc.compiler.errors import SimulationError
+from neurocc.frontend.load import load_model
+from neurocc.runtime.verify import Stimulus, VerifyOptions, load_stimulus, verify_folder
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TINY = EXAMPLES / "tiny.ncl"
@@ -79,3 +81,48 @@ def test_cli_verify_json_and_exit_codes(tmp_path, cli):
 def test_cli_verify_on_a_folder_that_is_not_compiled(tmp_path, cli):
     code, _, err = cli(["verify", str(tmp_path)])
     assert code == 2 and "config.json is missing" in err
+
+
+def test_population_readout_maps_output_neurons_to_classes(tmp_path):
+    """``output_classes`` decides the class of each output neuron, for the reference's accuracy
+    and the chips' accuracy alike: swapping the map and the labels together changes nothing,
+    swapping only the map makes every answer wrong."""
+    compile_model(TINY, "dynapse2").save(tmp_path)
+    folder = read_compiled(tmp_path)
+    stim = two_class_stimulus(samples=4, steps=200)
+    options = VerifyOptions(instances=1, mismatch=0.0)
+    swapped = np.array([1, 0])
+    v, ref = verify_folder(folder, Stimulus(stim.inputs, 1 - stim.labels, swapped), options)
+    assert ref["accuracy"] == 1.0 and v.summary["accuracy"]["median"] == 1.0
+    assert v.summary["agreement"]["median"] == 1.0
+    v, ref = verify_folder(folder, Stimulus(stim.inputs, stim.labels, swapped), options)
+    assert ref["accuracy"] == 0.0 and v.summary["accuracy"]["median"] == 0.0
+
+
+@pytest.mark.parametrize("classes, message", [
+    (np.array([0, 0, 1]), "expected 2 non-negative integers"),
+    (np.array([0.5, 1.0]), "expected 2 non-negative integers"),
+    (np.array([-1, 0]), "expected 2 non-negative integers"),
+    (np.array([0, 2]), r"leaves classes \[1\] without a neuron"),
+])
+def test_load_stimulus_rejects_a_bad_output_class_map(tmp_path, classes, message):
+    stim = two_class_stimulus(samples=2, steps=20)
+    np.savez(tmp_path / "in.npz", spikes=stim.inputs["spikes"], labels=stim.labels,
+             output_classes=classes)
+    with pytest.raises(SimulationError, match=message) as exc:
+        load_stimulus(tmp_path / "in.npz", load_model(TINY))
+    assert "output_classes" in exc.value.fix
+
+
+def test_load_stimulus_reads_the_map_and_checks_labels_against_its_classes(tmp_path):
+    net = load_model(TINY)
+    stim = two_class_stimulus(samples=2, steps=20)
+    np.savez(tmp_path / "ok.npz", spikes=stim.inputs["spikes"], labels=np.zeros(2, int),
+             output_classes=np.array([0.0, 0.0]))
+    loaded = load_stimulus(tmp_path / "ok.npz", net)
+    assert loaded.output_classes.tolist() == [0, 0] and loaded.output_classes.dtype == np.int64
+    # one class left: label 1 names no class of the readout
+    np.savez(tmp_path / "bad.npz", spikes=stim.inputs["spikes"], labels=np.array([0, 1]),
+             output_classes=np.array([0, 0]))
+    with pytest.raises(SimulationError, match=r"integers in 0\.\.0"):
+        load_stimulus(tmp_path / "bad.npz", net)
