@@ -209,6 +209,8 @@ def verify_command(
             written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
     summary = {**verification.as_dict(), "reference": reference,
                "steps": int(next(iter(stimulus.inputs.values())).shape[1]),
+               "input_events_per_inference": float(sum(
+                   int(x.sum()) for x in stimulus.inputs.values()) / stimulus.samples),
                "sweep": [p.__dict__ for p in points]}
     (plot_dir / "verify.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
     if as_json:

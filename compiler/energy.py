@@ -67,6 +67,14 @@ def neuron_fanout(tables: RoutingTables) -> Fanout:
     return Fanout(float(sram.mean()), float(syn.mean()))
 
 
+def input_fanout(tables: RoutingTables) -> Fanout:
+    """Mean SRAM (destination) entries and mean delivered CAM entries per input channel."""
+    _, _, sram, syn = _per_source(tables)
+    if sram.size == 0:
+        return Fanout(0.0, 0.0)
+    return Fanout(float(sram.mean()), float(syn.mean()))
+
+
 def expected_activity(tables: RoutingTables, rates: np.ndarray) -> dict[str, float]:
     """Expected events per step for source ``rates`` (IR neurons, then input channels, as the
     placement uses them): neuron spikes, input events, routed events and synaptic events."""
@@ -98,20 +106,29 @@ class Activity:
                 "synaptic_events": self.synaptic_events, "basis": self.basis}
 
 
-def activity_from_verify(verify: Mapping[str, Any], fanout: Fanout, dt_chip: float
-                         ) -> Activity:
+def activity_from_verify(verify: Mapping[str, Any], fanout: Fanout, dt_chip: float,
+                         inputs: Fanout = Fanout(0.0, 0.0)) -> Activity:
     """Per inference, from ``verify.json``: the median spikes per inference of the simulated
-    chips times the mean per-neuron fan-out. Its optional ``steps`` gives the duration."""
+    chips times the mean per-neuron fan-out, plus its ``input_events_per_inference`` times the
+    mean per-channel fan-out ``inputs``. Its optional ``steps`` gives the duration."""
     spikes = float(verify["summary"]["spikes_per_inference"]["median"])
+    events_in = verify.get("input_events_per_inference")
     steps = verify.get("steps")
     seconds = None if steps is None else float(steps) * dt_chip
     basis = (f"median spikes per inference of {verify.get('instances', '?')} simulated chips "
-             f"(verify.json) x mean fan-out of the placed neurons; external input events not "
-             f"counted")
+             f"(verify.json) x mean fan-out of the placed neurons")
+    if events_in is None:
+        events_in = 0.0
+        basis += "; external input events not counted (verify.json has no input event count)"
+    else:
+        basis += (f", plus {float(events_in):.6g} input events per inference x mean fan-out of "
+                  f"the input channels")
     if seconds is None:
         basis += "; duration unknown (verify.json has no 'steps')"
-    return Activity("verify", "inference", seconds, spikes, spikes * fanout.routed_per_spike,
-                    spikes * fanout.synaptic_per_spike, basis)
+    return Activity("verify", "inference", seconds, spikes,
+                    spikes * fanout.routed_per_spike + events_in * inputs.routed_per_spike,
+                    spikes * fanout.synaptic_per_spike + events_in * inputs.synaptic_per_spike,
+                    basis)
 
 
 def activity_from_report(expected: Mapping[str, Any], dt_chip: float) -> Activity:

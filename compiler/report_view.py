@@ -32,7 +32,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .driver import read_compiled
-from .energy import activity_from_report, activity_from_verify, estimate, neuron_fanout
+from .energy import (activity_from_report, activity_from_verify, estimate, input_fanout,
+                     neuron_fanout)
 from .errors import ConfigError
 from .report import _round
 
@@ -58,7 +59,8 @@ def collect(outdir: str | Path, energy_file: str | Path | None = None) -> dict[s
         figures.update(load_energy_figures(energy_file))
     fanout = neuron_fanout(tables)
     if verification is not None:
-        activity = activity_from_verify(verification, fanout, dt * time_scale)
+        activity = activity_from_verify(verification, fanout, dt * time_scale,
+                                        input_fanout(tables))
     elif r.get("expected_activity"):
         activity = activity_from_report(r["expected_activity"], dt * time_scale)
     else:

@@ -70,6 +70,7 @@ def test_cli_verify_json_and_exit_codes(tmp_path, cli):
             "spikes_per_inference", "accuracy"} <= set(s["summary"])
     assert s["reference"]["accuracy"] == 1.0
     assert s["steps"] == 200  # the stimulus length, which the energy estimate needs
+    assert s["input_events_per_inference"] == pytest.approx(stim.inputs["spikes"].sum() / 6)
     for name in ("rasters.png", "metrics.png", "verify.json"):
         assert (tmp_path / "verify" / name).stat().st_size > 1000 or name == "verify.json"
     # an unreachable threshold fails the verdict with a non-zero exit code and says why
