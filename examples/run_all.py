@@ -43,7 +43,7 @@ class Example:
 
 
 EXAMPLES = (
-    Example("frozen_noise", "Frozen-noise patterns (60 in, 2 classes)"),
+    Example("frozen_noise", "Frozen-noise patterns (60 in, 16 outputs per class, 2 classes)"),
     Example("digits", "8x8 digits, rate code, 32 outputs per class (64 in, 10 classes)"),
     Example("temporal_memory", "Temporal memory, recurrent (cue order after a delay)"),
 )

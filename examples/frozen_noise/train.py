@@ -3,8 +3,10 @@
 Two fixed random spike patterns on 60 input channels (100 Hz per channel for 30 ms) are the two
 classes; every sample is one of them with its spikes jittered (Gaussian, 1 ms), 10% of them
 deleted and 5 Hz of background spikes added, so that the rates say nothing and only the timing
-tells the classes apart. 32 hidden CubaLIF neurons (16 inputs each) feed 2 outputs (16 hidden
-neurons each); the class is the output with more spikes.
+tells the classes apart. 64 hidden CubaLIF neurons (16 inputs each) feed 32 outputs (16 hidden
+neurons each), 16 per class: the class is the group with more spikes (a population readout,
+``output_classes`` in ``test.npz``), so that one neuron made hot or cold by device mismatch cannot
+decide alone. Trained with one noise draw per group of samples (a simulated chip).
 
 Time step 0.1 ms, zero reset, no refractory period: the defaults of ``neurocc compile``, so the
 saved ``model.nir`` compiles with a plain command line. Run ``python examples/frozen_noise/train.py``
@@ -33,7 +35,8 @@ RATE_HZ = 100.0
 JITTER_STEPS = 10.0
 DELETE = 0.1
 BACKGROUND_HZ = 5.0
-HIDDEN = 32
+HIDDEN = 64
+PER_CLASS = 16
 
 
 def patterns(rng: np.random.Generator) -> np.ndarray:
@@ -60,10 +63,11 @@ def model(rng: np.random.Generator) -> tr.Model:
     return tr.Model(
         dt=DT, inputs={"spikes": CHANNELS},
         layers=(tr.Layer("hidden", HIDDEN, tau_mem=2e-3, tau_syn=1e-3),
-                tr.Layer("out", 2, tau_mem=10e-3, tau_syn=2e-3)),
+                tr.Layer("out", 2 * PER_CLASS, tau_mem=10e-3, tau_syn=2e-3)),
         connections=(tr.Connection("spikes", "hidden", tr.random_mask(rng, HIDDEN, CHANNELS, 16)),
-                     tr.Connection("hidden", "out", tr.random_mask(rng, 2, HIDDEN, 16))),
-        output="out")
+                     tr.Connection("hidden", "out",
+                                   tr.random_mask(rng, 2 * PER_CLASS, HIDDEN, 16))),
+        output="out", output_classes=np.repeat(np.arange(2), PER_CLASS))
 
 
 def main() -> None:
@@ -75,13 +79,14 @@ def main() -> None:
     weights = tr.init_weights(net_model, rng, {"spikes->hidden": (2.0, 3.0),
                                                "hidden->out": (2.0, 1.0)})
     weights, _ = tr.train(net_model, weights, {"spikes": x_train}, y_train, steps=600, batch=32,
-                          learning_rate=0.02, seed=SEED,
-                          cfg=tr.LossConfig(count_scale=0.25, negative_v=100.0))
+                          chips=8, learning_rate=0.02, seed=SEED,
+                          cfg=tr.LossConfig(count_scale=0.25, negative_v=100.0, target=4.0))
     noisy = tr.accuracy(net_model, weights, {"spikes": x_test}, y_test, key=jax.random.PRNGKey(1))
     exact = tr.accuracy(net_model, weights, {"spikes": x_test}, y_test)
     print(f"test accuracy: float {exact:.3f}, with simulated chip noise {noisy:.3f}")
     write_nir(tr.to_network(net_model, weights, "frozen_noise"), HERE / "model.nir")
-    np.savez_compressed(HERE / "test.npz", spikes=x_test, labels=y_test)
+    np.savez_compressed(HERE / "test.npz", spikes=x_test, labels=y_test,
+                        output_classes=net_model.output_classes)
 
 
 if __name__ == "__main__":
