@@ -26,6 +26,7 @@ neuron, so a small fan-in leaves room for several levels per synapse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import jax
@@ -36,6 +37,7 @@ import scipy.sparse as sp
 
 from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.ir import Network, Projection, make_population
+from neurocc.frontend.nir_writer import write_nir
 
 Arrays = dict[str, jax.Array]
 
@@ -399,3 +401,16 @@ def from_network(net: Network) -> tuple[Model, Arrays]:
     model = Model(dt=net.dt, inputs={n: net.populations[n].size for n in net.inputs},
                   layers=tuple(layers), connections=tuple(connections), output=net.outputs[0])
     return model, weights
+
+
+def save_example(model: Model, weights: Arrays, name: str, folder: Path,
+                 test_inputs: Mapping[str, np.ndarray], labels: np.ndarray) -> None:
+    """Print the test accuracy (exact, and on one simulated chip draw) and write the example's
+    ``model.nir`` and ``test.npz`` (inputs, labels and, with a population readout,
+    ``output_classes``) into ``folder``."""
+    noisy = accuracy(model, weights, test_inputs, labels, key=jax.random.PRNGKey(1))
+    exact = accuracy(model, weights, test_inputs, labels)
+    print(f"test accuracy: float {exact:.3f}, with simulated chip noise {noisy:.3f}")
+    write_nir(to_network(model, weights, name), folder / "model.nir")
+    extra = {} if model.output_classes is None else {"output_classes": model.output_classes}
+    np.savez_compressed(folder / "test.npz", **test_inputs, labels=labels, **extra)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 from sklearn.datasets import load_digits
 
@@ -31,7 +30,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import training as tr  # noqa: E402
 
-from neurocc.frontend.nir_writer import write_nir  # noqa: E402
 
 SEED = 0
 DT = 1e-4
@@ -69,13 +67,7 @@ def main(out: Path = HERE) -> None:
     weights, _ = tr.train(net_model, weights, {"pixels": x_train}, y_train, steps=400, batch=64,
                           chips=8, learning_rate=0.1, seed=SEED,
                           cfg=tr.LossConfig(count_scale=0.05, negative_v=100.0, target=8.0))
-    noisy = tr.accuracy(net_model, weights, {"pixels": x_test}, y_test, key=jax.random.PRNGKey(1))
-    exact = tr.accuracy(net_model, weights, {"pixels": x_test}, y_test)
-    print(f"test accuracy: float {exact:.3f}, with simulated chip noise {noisy:.3f}")
-    write_nir(tr.to_network(net_model, weights, "digits"), out / "model.nir")
-    np.savez_compressed(out / "test.npz", pixels=x_test, labels=y_test,
-                        output_classes=net_model.output_classes)
-
+    tr.save_example(net_model, weights, "digits", out, {"pixels": x_test}, y_test)
 
 if __name__ == "__main__":
     main()

@@ -18,14 +18,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import training as tr  # noqa: E402
 
-from neurocc.frontend.nir_writer import write_nir  # noqa: E402
 
 SEED = 0
 DT = 1e-4
@@ -81,13 +79,7 @@ def main() -> None:
     weights, _ = tr.train(net_model, weights, {"spikes": x_train}, y_train, steps=600, batch=32,
                           chips=8, learning_rate=0.02, seed=SEED,
                           cfg=tr.LossConfig(count_scale=0.25, negative_v=100.0, target=4.0))
-    noisy = tr.accuracy(net_model, weights, {"spikes": x_test}, y_test, key=jax.random.PRNGKey(1))
-    exact = tr.accuracy(net_model, weights, {"spikes": x_test}, y_test)
-    print(f"test accuracy: float {exact:.3f}, with simulated chip noise {noisy:.3f}")
-    write_nir(tr.to_network(net_model, weights, "frozen_noise"), HERE / "model.nir")
-    np.savez_compressed(HERE / "test.npz", spikes=x_test, labels=y_test,
-                        output_classes=net_model.output_classes)
-
+    tr.save_example(net_model, weights, "frozen_noise", HERE, {"spikes": x_test}, y_test)
 
 if __name__ == "__main__":
     main()
