@@ -59,20 +59,15 @@ def _per_source(tables: RoutingTables) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return sram_n, syn_n, sram_i, syn_i
 
 
-def neuron_fanout(tables: RoutingTables) -> Fanout:
-    """Mean SRAM entries and mean delivered CAM entries per placed neuron."""
-    sram, syn, _, _ = _per_source(tables)
-    if sram.size == 0:
-        return Fanout(0.0, 0.0)
-    return Fanout(float(sram.mean()), float(syn.mean()))
+def fanouts(tables: RoutingTables) -> tuple[Fanout, Fanout]:
+    """Mean SRAM entries and mean delivered CAM entries per placed neuron and per input channel
+    (one join of the tables for both)."""
+    sram_n, syn_n, sram_i, syn_i = _per_source(tables)
 
+    def mean(sram: np.ndarray, syn: np.ndarray) -> Fanout:
+        return Fanout(float(sram.mean()), float(syn.mean())) if sram.size else Fanout(0.0, 0.0)
 
-def input_fanout(tables: RoutingTables) -> Fanout:
-    """Mean SRAM (destination) entries and mean delivered CAM entries per input channel."""
-    _, _, sram, syn = _per_source(tables)
-    if sram.size == 0:
-        return Fanout(0.0, 0.0)
-    return Fanout(float(sram.mean()), float(syn.mean()))
+    return mean(sram_n, syn_n), mean(sram_i, syn_i)
 
 
 def expected_activity(tables: RoutingTables, rates: np.ndarray) -> dict[str, float]:

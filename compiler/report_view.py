@@ -32,8 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .driver import read_compiled
-from .energy import (activity_from_report, activity_from_verify, estimate, input_fanout,
-                     neuron_fanout)
+from .energy import activity_from_report, activity_from_verify, estimate, fanouts
 from .errors import ConfigError
 from .report import _round
 
@@ -57,10 +56,9 @@ def collect(outdir: str | Path, energy_file: str | Path | None = None) -> dict[s
     figures = dict(target.energy)
     if energy_file is not None:
         figures.update(load_energy_figures(energy_file))
-    fanout = neuron_fanout(tables)
+    fanout, inputs_fanout = fanouts(tables)
     if verification is not None:
-        activity = activity_from_verify(verification, fanout, dt * time_scale,
-                                        input_fanout(tables))
+        activity = activity_from_verify(verification, fanout, dt * time_scale, inputs_fanout)
     elif r.get("expected_activity"):
         activity = activity_from_report(r["expected_activity"], dt * time_scale)
     else:

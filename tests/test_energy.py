@@ -11,7 +11,7 @@ import pytest
 from neurocc.backends.target import (ENERGY_FIGURES, EnergyFigure, load_energy_figures,
                                      load_target, shipped_targets)
 from neurocc.compiler.energy import (Fanout, activity_from_report, activity_from_verify,
-                                     estimate, expected_activity, input_fanout, neuron_fanout)
+                                     estimate, expected_activity, fanouts)
 from neurocc.compiler.errors import TargetError
 from neurocc.compiler.tables import RoutingTables
 
@@ -40,22 +40,23 @@ def figures(**values: float | None) -> dict[str, EnergyFigure]:
 
 
 def test_fanout_counts_sram_entries_and_matching_cam_entries():
-    fan = neuron_fanout(hand_tables())
+    fan = fanouts(hand_tables())[0]
     assert fan == Fanout(routed_per_spike=(2 + 1) / 2, synaptic_per_spike=(4 + 1) / 2)
 
 
 def test_input_fanout_and_input_events_in_the_verify_activity():
     tables = hand_tables()
-    assert input_fanout(tables) == Fanout(1.0, 1.0)
+    neurons, inputs = fanouts(tables)
+    assert inputs == Fanout(1.0, 1.0)
     verify = {"summary": {"spikes_per_inference": {"median": 10.0}}, "steps": 100,
               "input_events_per_inference": 4.0}
-    act = activity_from_verify(verify, neuron_fanout(tables), 1e-3, input_fanout(tables))
+    act = activity_from_verify(verify, neurons, 1e-3, inputs)
     assert act.routed_events == pytest.approx(10 * 1.5 + 4 * 1.0)
     assert act.synaptic_events == pytest.approx(10 * 2.5 + 4 * 1.0)
     assert "4 input events" in act.basis
     # an older verify.json without the input count: neurons only, and the basis says so
     del verify["input_events_per_inference"]
-    old = activity_from_verify(verify, neuron_fanout(tables), 1e-3, input_fanout(tables))
+    old = activity_from_verify(verify, neurons, 1e-3, inputs)
     assert old.routed_events == pytest.approx(15.0) and "not counted" in old.basis
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from neurocc.compiler import compile_model
 from neurocc.compiler.driver import read_compiled
-from neurocc.compiler.energy import neuron_fanout
+from neurocc.compiler.energy import fanouts
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "examples" / "tiny.ncl"
@@ -83,7 +83,7 @@ def test_json_agrees_with_the_folder(cli, folders, target):
     assert data["traffic"]["events_per_step"][0][0] == \
         report["core_traffic_events"][data["cores"][0]["chip"] * 4 + data["cores"][0]["core"]][
             data["cores"][0]["chip"] * 4 + data["cores"][0]["core"]]
-    fan = neuron_fanout(tables)
+    fan = fanouts(tables)[0]
     assert data["energy"]["routed_per_spike"] == pytest.approx(fan.routed_per_spike, rel=1e-5)
     assert data["energy"]["activity"] is None
     assert data["verification"] is None
@@ -134,7 +134,7 @@ def test_energy_override_changes_the_result_exactly(cli, verified, tmp_path):
     before = report_json(cli, verified)["energy"]
     after = report_json(cli, verified, "--energy", str(path))["energy"]
     assert before["per_spike_J"] is None  # no per-event figures shipped for SE2
-    fan = neuron_fanout(read_compiled(verified).deployment.tables)
+    fan = fanouts(read_compiled(verified).deployment.tables)[0]
     assert after["per_spike_J"] == pytest.approx(
         fan.routed_per_spike * 3e-10 + fan.synaptic_per_spike * 7e-11 + 1e-10, rel=1e-5)
     act = after["activity"]
