@@ -92,6 +92,11 @@ def compile_command(
         time_limit: float = typer.Option(1.0, "--time-limit",
                                          help="Placement solver budget (CP-SAT deterministic "
                                               "seconds; results depend on it, not on the clock)"),
+        partitioner: str = typer.Option("spectral", "--partitioner",
+                                        help="Where the placement's core-sized blocks start "
+                                             "from: spectral, or mtkahypar (Mt-KaHyPar, pip "
+                                             "install 'neurocc[partition]'; fewer routed events "
+                                             "on large networks)"),
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
@@ -106,7 +111,8 @@ def compile_command(
         circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
-        placement=PlacementOptions(seed=seed, time_limit_s=time_limit),
+        placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
+                                   partitioner=partitioner),
         rates=rates)
     with console.status("compiling") as status:
         compiled = compile_model(net, target, chips=chips, sram_usable=sram_usable,

@@ -45,7 +45,9 @@ FINAL_WORK = 4_000_000
 class PlacementOptions:
     """``time_limit_s``: CP-SAT budget in deterministic seconds, for the whole placement.
     ``hop_cost``: extra events per chip-to-chip hop of an event copy. Networks up to
-    ``exact_max_neurons`` neurons (and ``exact_max_terms`` model terms) are solved exactly."""
+    ``exact_max_neurons`` neurons (and ``exact_max_terms`` model terms) are solved exactly.
+    ``partitioner``: ``spectral`` or ``mtkahypar`` (the optional Mt-KaHyPar package), where
+    the core-sized blocks of the hierarchy start from (:mod:`placement_partition`)."""
 
     seed: int = 0
     time_limit_s: float = 1.0
@@ -57,6 +59,7 @@ class PlacementOptions:
     lns_cores: int = 3
     lns_neurons: int = 160
     lns_patience: int = 2
+    partitioner: str = "spectral"
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,7 +163,7 @@ def hierarchical(problem: PlacementProblem, res: Resources, options: PlacementOp
     the SRAM repair of the sources still over their limit."""
     clock = clock or _Clock()
     block_of, layout = partition(problem, res, options.local_rounds, options.seed,
-                                 options.hop_cost)
+                                 options.hop_cost, options.partitioner)
     clock.lap("partition")
     block_core = assign_chips(problem, block_of, layout, res, options.hop_cost, options.seed,
                               budget)

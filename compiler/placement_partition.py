@@ -1,8 +1,9 @@
 """Cut the neurons into core-sized blocks of one parameter class each (stage 1 of the hierarchy).
 
 Each class gets the fewest blocks that hold it (more blocks can only add destination cores). The
-start is the better of two cuts (index order; recursive spectral bisection, which keeps neurons
-sharing sources together), then :mod:`placement_local` improves it.
+start is the better of two cuts (index order; the partitioner's: recursive spectral bisection,
+which keeps neurons sharing sources together, or Mt-KaHyPar's multilevel cut,
+:mod:`placement_hypergraph`), then :mod:`placement_local` improves it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .diagnostics import cores_error
+from .errors import UnsupportedError
+from .placement_hypergraph import hypergraph_blocks
 from .placement_local import Layout, Limits, LocalSearch
 from .placement_problem import PlacementProblem
 from .placement_resources import Resources
@@ -19,6 +22,9 @@ from .placement_resources import Resources
 EMBED_DIM = 6
 POWER_ITERATIONS = 40
 KMEANS_ITERATIONS = 8
+
+#: Where the start of the partition comes from (see the module docstring).
+PARTITIONERS = ("spectral", "mtkahypar")
 
 
 def plan_blocks(problem: PlacementProblem, res: Resources) -> Layout:
@@ -215,18 +221,23 @@ def _shares(total: int, caps: np.ndarray) -> np.ndarray:
 
 
 def partition(problem: PlacementProblem, res: Resources, rounds: int,
-              seed: int = 0, hop_cost: float = 0.0) -> tuple[np.ndarray, Layout]:
+              seed: int = 0, hop_cost: float = 0.0, partitioner: str = "spectral"
+              ) -> tuple[np.ndarray, Layout]:
     """Blocks of one class each, at most one core's capacity, few destination blocks per source.
 
-    Starts from the better of index order and recursive spectral bisection, improves it with
-    the local search, and splits blocks over the key limit (distinct sources per core) while
-    spare cores remain.
+    Starts from the better of index order and the ``partitioner``'s cut, improves it with the
+    local search, and splits blocks over the key limit (distinct sources per core) while spare
+    cores remain.
     """
+    if partitioner not in PARTITIONERS:
+        raise UnsupportedError(f"partitioner {partitioner!r} unknown",
+                               fix=f"use one of {', '.join(PARTITIONERS)}")
     layout = plan_blocks(problem, res)
     limits = Limits(keys=res.usable_keys, sram=0, hops=None, hop_cost=0.0)
     search = LocalSearch(problem, layout, limits)
-    starts = [search.evaluate(index_blocks(problem, layout)),
-              search.evaluate(_spectral_start(problem, layout, res, seed, hop_cost))]
+    cut = (hypergraph_blocks(problem, layout, seed) if partitioner == "mtkahypar" else
+           _spectral_start(problem, layout, res, seed, hop_cost))
+    starts = [search.evaluate(index_blocks(problem, layout)), search.evaluate(cut)]
     st = search.run(min(starts, key=lambda s: s.score(search.penalty)).block_of, rounds)
     while st.excess and layout.size < res.total_cores:
         block_of, layout = _split_worst(problem, st.block_of, layout, res)
