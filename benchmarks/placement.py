@@ -8,10 +8,20 @@ measures, on DYNAP-SE2 boards of as many chips as needed:
 * index order (what Rockpool does): cores filled in neuron index order (one class per core), one
   global tag per neuron, so it only routes when all sources fit in 2,048 tags;
 * graph partitioning: neurocc's class-respecting partition alone (spectral cut + local search),
-  blocks laid onto cores in block order, no chip-level optimisation.
+  blocks laid onto cores in block order, no chip-level optimisation;
+* best known (when Mt-KaHyPar is installed: ``pip install -e ".[partition]"``): on one
+  chip with one class, the routed events of a placement are the connectivity of the hypergraph
+  whose hyperedges are the sources' target sets, which Mt-KaHyPar, a state-of-the-art
+  partitioner, minimises; its best of ten seeds (highest-quality preset) is the reference.
+
+Two more figures say how far the lower bound is from the optimum, since a gap to the bound mixes
+both: the best-known ratio above, and tiny random networks of the ``random`` family (4 cores of
+n/4 neurons) that CP-SAT solves to proven optimality, where the optimum is compared with the
+per-source lower bound (:mod:`placement_bound`) that the gap of the large networks is taken to.
 
 Events are computed with the same formula for all three (:func:`placement_cost.events`).
-The script ends with one JSON line. ``--quick`` runs a subset in under a minute.
+The script ends with one JSON line. ``--quick`` runs a subset in under a minute;
+``--partitioner mtkahypar`` places with Mt-KaHyPar's blocks (:mod:`placement_hypergraph`).
 
 Synthetic families (seeded):
 
@@ -28,6 +38,8 @@ Synthetic families (seeded):
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
 import json
 import math
 import sys
@@ -42,6 +54,8 @@ from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import NeuroccError
 from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.compiler.placement import PlacementOptions, place
+from neurocc.compiler.placement_bound import lower_bound
+from neurocc.compiler.placement_hypergraph import class_hyperedges, cut
 from neurocc.compiler.placement_cost import events
 from neurocc.compiler.placement_partition import partition
 from neurocc.compiler.placement_problem import build_problem, synapse_list
@@ -205,6 +219,40 @@ def index_order(problem, res) -> np.ndarray:
     return core_of
 
 
+def best_known(problem, res, seeds=range(10)) -> float | None:
+    """Mt-KaHyPar's best placement over ``seeds`` (highest-quality preset), in routed events, on
+    the fewest cores that hold the network; None where its objective is not the events (several
+    chips: hops; several classes: one class per core; unequal rates), where one core holds the
+    network (nothing to partition), or when it is not installed."""
+    cores = -(-problem.n_neurons // res.neurons_per_core)
+    if (res.chips > 1 or cores < 2 or np.unique(problem.neuron_class).size > 1
+            or np.ptp(problem.rate) > 0 or importlib.util.find_spec("mtkahypar") is None):
+        return None
+    edges, weights = class_hyperedges(problem, np.arange(problem.n_neurons))
+    caps = res.core_capacity()[:cores]
+    return min(events(problem, cut(problem.n_neurons, edges, weights, caps, seed,
+                                   preset="HIGHEST_QUALITY"), res, HOP_COST)
+               for seed in seeds)
+
+
+def proven_optima(sizes: list[int], seeds: range, time_limit_s: float = 60.0) -> list[dict]:
+    """Tiny ``random`` networks on 4 cores of n/4 neurons, solved to proven optimality: the
+    optimum against the per-source lower bound."""
+    se2 = as_resources(load_target("dynapse2", chips=1))
+    rows = []
+    for n in sizes:
+        res = dataclasses.replace(se2, neurons_per_core=n // se2.cores_per_chip)
+        for seed in seeds:
+            problem = build_problem(random_sparse(n, seed, n_in=2),
+                                    np.zeros(n, dtype=np.int64))
+            pl = place(problem, res, PlacementOptions(seed=seed, time_limit_s=time_limit_s))
+            bound = lower_bound(problem, res, HOP_COST)
+            rows.append({"neurons": n, "seed": seed, "status": pl.status,
+                         "optimum": pl.objective, "per_source_bound": bound,
+                         "optimum_over_bound": pl.objective / bound})
+    return rows
+
+
 def run_one(net: Network, options: PlacementOptions, check_tables: bool, seed: int) -> dict:
     target = target_for(net)
     res = as_resources(target)
@@ -250,6 +298,11 @@ def run_one(net: Network, options: PlacementOptions, check_tables: bool, seed: i
                                        HOP_COST)
         row["ratio_vs_planted"] = row["events"] / row["planted_events"]
     row["ratio_vs_partition"] = row["events"] / row["partition_events"]
+    if net.neurons() <= 1024:
+        reference = best_known(problem, res)
+        if reference is not None:
+            row["best_known_events"] = reference
+            row["ratio_vs_best_known"] = row["events"] / reference
     return row
 
 
@@ -277,8 +330,9 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a subset that runs in under a minute")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--partitioner", default="spectral", help="spectral or mtkahypar")
     args = ap.parse_args(argv)
-    options = PlacementOptions(seed=args.seed)
+    options = PlacementOptions(seed=args.seed, partitioner=args.partitioner)
     if args.quick:
         suite = [(f, n) for f in FAMILIES for n in (256, 1024)] + [("clusters", 4096)]
     else:
@@ -292,6 +346,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v)
                           for k, v in row.items()}), file=sys.stderr)
+    optima = proven_optima([12, 16] if args.quick else [12, 16, 20], range(3))
+    for row in optima:
+        print(json.dumps(row), file=sys.stderr)
+    proven = [r["optimum_over_bound"] for r in optima if r["status"] == "OPTIMAL"]
+    known = [r["ratio_vs_best_known"] for r in rows if "ratio_vs_best_known" in r]
     ratios = [r["ratio_vs_index"] for r in rows if "ratio_vs_index" in r]
     gaps = [r["gap"] for r in rows if "gap" in r and r["neurons"] <= 1024]
     by_name = {r["network"]: r for r in rows}
@@ -309,6 +368,9 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_64k": max((r["seconds"] for r in big), default=None),
         "max_gap_up_to_1k": max(gaps) if gaps else None,
         "median_gap_up_to_1k": float(np.median(gaps)) if gaps else None,
+        # events / Mt-KaHyPar's best (None without it), and the proven optimum / the bound
+        "max_ratio_vs_best_known_up_to_1k": max(known) if known else None,
+        "median_optimum_over_bound_small": float(np.median(proven)) if proven else None,
         "checks_ok": all(r.get("check_ok", True) for r in rows),
         "failures": [r["network"] for r in rows if "error" in r],
     }
