@@ -52,10 +52,8 @@ def class_hyperedges(problem: PlacementProblem, members: np.ndarray
     local[members] = np.arange(members.size)
     keep = (local[problem.post] >= 0) & (problem.rate[problem.pre] > 0)
     pre, post = problem.pre[keep], local[problem.post[keep]]
-    order = np.lexsort((post, pre))
+    order = np.lexsort((post, pre))  # the pairs are distinct (PlacementProblem)
     pre, post = pre[order], post[order]
-    distinct = np.r_[True, (pre[1:] != pre[:-1]) | (post[1:] != post[:-1])]
-    pre, post = pre[distinct], post[distinct]
     if pre.size == 0:
         return [], []
     starts = np.flatnonzero(np.r_[True, pre[1:] != pre[:-1]])

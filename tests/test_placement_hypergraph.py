@@ -30,7 +30,7 @@ needs_mtkahypar = pytest.mark.skipif(
 
 
 def test_class_hyperedges_are_distinct_targets_of_live_sources():
-    # sources: input 0 -> h0,h1 (twice via two rows), input 1 -> h2 only, h0 -> h1,h2,h3
+    # sources: input 0 -> h0,h1, input 1 -> h2 only, h0 -> h1,h2,h3
     w_in = np.array([[1, 0], [1, 0], [0, 1], [0, 0]], dtype=float)
     w_rec = np.zeros((4, 4))
     w_rec[[1, 2, 3], 0] = 1.0
