@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from neurocc.compiler.ir import Network
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY
 
 
 @dataclass(frozen=True)
@@ -14,11 +15,14 @@ class LoadOptions:
 
     ``dt``: seconds per simulation step (snnTorch exports assume 1e-4 s; Norse, 1e-3 s is typical;
     Spyx counts steps, dt = 1). ``reset``: ``zero`` or ``subtract``. ``refractory``: seconds.
+    ``max_memory``: bytes any single allocation driven by the file's declared sizes may take
+    (:func:`neurocc.compiler.limits.check_memory`).
     """
 
     dt: float = 1e-4
     reset: str = "zero"
     refractory: float = 0.0
+    max_memory: int = DEFAULT_MAX_MEMORY
 
 
 def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Network:
