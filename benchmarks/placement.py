@@ -17,11 +17,11 @@ measures, on DYNAP-SE2 boards of as many chips as needed:
 Two more figures say how far the lower bound is from the optimum, since a gap to the bound mixes
 both: the best-known ratio above, and tiny random networks of the ``random`` family (4 cores of
 n/4 neurons) that CP-SAT solves to proven optimality, where the optimum is compared with the
-per-source lower bound (:mod:`placement_bound`) that the gap of the large networks is taken to.
+per-source lower bound (:mod:`placement.bound`) that the gap of the large networks is taken to.
 
-Events are computed with the same formula for all three (:func:`placement_cost.events`).
+Events are computed with the same formula for all three (:func:`placement.cost.events`).
 The script ends with one JSON line. ``--quick`` runs a subset in under a minute;
-``--partitioner mtkahypar`` places with Mt-KaHyPar's blocks (:mod:`placement_hypergraph`).
+``--partitioner mtkahypar`` places with Mt-KaHyPar's blocks (:mod:`placement.hypergraph`).
 
 Synthetic families (seeded):
 
@@ -54,12 +54,12 @@ from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import NeuroccError
 from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.compiler.placement import PlacementOptions, place
-from neurocc.compiler.placement_bound import lower_bound
-from neurocc.compiler.placement_hypergraph import class_hyperedges, cut
-from neurocc.compiler.placement_cost import events
-from neurocc.compiler.placement_partition import partition
-from neurocc.compiler.placement_problem import build_problem, synapse_list
-from neurocc.compiler.placement_resources import as_resources
+from neurocc.compiler.placement.bound import lower_bound
+from neurocc.compiler.placement.hypergraph import class_hyperedges, cut
+from neurocc.compiler.placement.cost import events
+from neurocc.compiler.placement.partition import partition
+from neurocc.compiler.placement.problem import build_problem, synapse_list
+from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"

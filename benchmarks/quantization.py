@@ -55,8 +55,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from neurocc.compiler.quantize_base_sum import quantize_base_sum, uniform_base_sum
-from neurocc.compiler.quantize_count import naive_count, quantize_count
+from neurocc.compiler.quantize.base_sum import quantize_base_sum, uniform_base_sum
+from neurocc.compiler.quantize.count import naive_count, quantize_count
 
 REPO = Path(__file__).resolve().parents[1]
 CORE_ROWS = 256

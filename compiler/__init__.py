@@ -5,7 +5,7 @@ samna); :class:`CompileOptions` gathers every choice of the passes.
 """
 
 from .circuits import CircuitOptions
-from .core_weights import WeightOptions
+from .quantize.cores import WeightOptions
 from .driver import Compiled, compile_model
 from .pipeline import CompileOptions
 from .placement import PlacementOptions

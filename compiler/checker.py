@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from .errors import ConfigError
 from .ir import Network
-from .placement_resources import Resources, as_resources
+from .placement.resources import Resources, as_resources
 from .tables import RoutingTables, delivered_synapses
 
 #: Problems listed in a report's summary before "...".

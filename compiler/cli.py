@@ -100,7 +100,7 @@ def compile_command(
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
-    from .core_weights import WeightOptions
+    from .quantize.cores import WeightOptions
     from .driver import compile_model
     from .pipeline import CompileOptions
     from .placement import PlacementOptions
@@ -127,7 +127,7 @@ def compile_command(
 
 def _rates(net, path: Path):
     """Event rates of every source from the reference simulator on the user's input file."""
-    from neurocc.compiler.placement_problem import rates_from_simulation
+    from neurocc.compiler.placement.problem import rates_from_simulation
     from neurocc.runtime.verify import load_stimulus
     return rates_from_simulation(net, dict(load_stimulus(path, net).inputs))
 
@@ -238,8 +238,8 @@ def report_command(
                                               "the target's energy block)"),
 ) -> None:
     """Report a compiled folder: resources, placement, quantization, energy, verification."""
-    from .report_html import write_html
-    from .report_view import collect, print_report
+    from .report.html import write_html
+    from .report.console import collect, print_report
 
     data = collect(outdir, energy)
     html_path = write_html(data, outdir, html if html is not None else outdir / "report.html")

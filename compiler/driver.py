@@ -19,7 +19,7 @@ from typing import Any, Callable
 from .errors import ConfigError
 from .ir import Network
 from .pipeline import Compilation, CompileOptions, run_pipeline
-from .report import build_report
+from .report.build import build_report
 
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.json"
@@ -42,7 +42,7 @@ def _network(model: Any, load_options: Any) -> Network:
         return model
     if isinstance(model, (str, Path)):
         return load_model(model, load_options)
-    from neurocc.frontend.nir_reader import read_nir
+    from neurocc.frontend.nir.reader import read_nir
     return read_nir(model, load_options)
 
 
@@ -73,7 +73,7 @@ class Compiled:
         """File name -> content of everything :meth:`save` writes."""
         from neurocc.backends import emitter_for
         from neurocc.backends.config_json import ConfigMeta
-        from neurocc.frontend.text_format import format_network
+        from neurocc.frontend.ncl.text_format import format_network
 
         c = self.compilation
         emitter = emitter_for(c.target)
@@ -147,7 +147,7 @@ def read_compiled(outdir: str | Path) -> CompiledFolder:
     from neurocc.backends import emitter_for
     from neurocc.backends.config_json import parse, read_text
     from neurocc.backends.target import load_target
-    from neurocc.frontend.text_format import read_text as read_network
+    from neurocc.frontend.ncl.text_format import read_text as read_network
 
     outdir = Path(outdir)
     for name in (CONFIG_FILE, REPORT_FILE, NETWORK_FILE):

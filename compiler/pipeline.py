@@ -10,7 +10,7 @@ network's invariants and the consistency of what the stages produced so far).
 
 The order between quantization and placement: weights are per-core resources, so quantization
 runs per placed core; placement only needs each neuron's CAM use, which is known before
-quantization (one entry per synapse; see :mod:`core_weights`). The independent checker re-reads
+quantization (one entry per synapse; see :mod:`quantize.cores`). The independent checker re-reads
 the final tables.
 """
 
@@ -23,16 +23,16 @@ from typing import Any, Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from . import diagnostics
+from .placement import capacity
 from .checker import CheckReport, check, expected_synapses
 from .circuits import CircuitMap, CircuitOptions, currents_to_params, map_circuits
 from .classes import ParameterClasses, assign_classes
-from .core_weights import CoreWeights, WeightOptions, quantize_cores
+from .quantize.cores import CoreWeights, WeightOptions, quantize_cores
 from .errors import IRVerifyError, UnsupportedError
 from .ir import Network
 from .placement import Placement, PlacementOptions, place
-from .placement_problem import build_problem
-from .placement_resources import as_resources
+from .placement.problem import build_problem
+from .placement.resources import as_resources
 from .routing import route
 from .tables import RoutingTables
 
@@ -87,7 +87,7 @@ def check_capacity(c: Compilation) -> Compilation:
     """Cheap bounds before any mapping or solving: cores, CAM fan-in, SRAM fan-out (with every
     neuron in one class, so each bound is a true lower bound); fails with the resource named."""
     problem = build_problem(c.network, np.zeros(c.network.neurons(), dtype=np.int64))
-    diagnostics.check_bounds(problem, as_resources(c.target))
+    capacity.check_bounds(problem, as_resources(c.target))
     return c
 
 

@@ -27,8 +27,8 @@ import numpy as np
 from .errors import CapacityError, InvalidModelError
 from .ir import Network
 from .placement import Placement
-from .placement_problem import PopulationIndex, per_synapse, synapse_list
-from .placement_resources import Resources, as_resources
+from .placement.problem import PopulationIndex, per_synapse, synapse_list
+from .placement.resources import Resources, as_resources
 from .tables import CoreConfig, RoutingTables
 
 #: Slot repairs tried before a CAM clash is reported.
@@ -41,7 +41,7 @@ def route(net: Network, placement: Placement, target, synapse_types, weight_code
 
     ``synapse_types`` (index into the target's synapse types), ``weight_codes`` and ``repeats``
     are per synapse: a mapping projection name -> array aligned with its non-zero weights, or one
-    array in the canonical order of :func:`placement_problem.synapse_list`.
+    array in the canonical order of :func:`placement.problem.synapse_list`.
     """
     res = as_resources(target)
     index = PopulationIndex.of(net)

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 
 from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.ir import Network, Projection, make_population
-from neurocc.frontend.nir_writer import write_nir
+from neurocc.frontend.nir.writer import write_nir
 
 Arrays = dict[str, jax.Array]
 

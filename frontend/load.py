@@ -32,7 +32,7 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Networ
     """
     path = Path(path)
     if path.suffix == ".ncl":
-        from .text_format import read_text
+        from .ncl.text_format import read_text
         return read_text(path)
-    from .nir_reader import read_nir
+    from .nir.reader import read_nir
     return read_nir(path, options)

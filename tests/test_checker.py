@@ -11,7 +11,7 @@ import pytest
 from neurocc.backends.target import load_target
 from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import ConfigError
-from neurocc.compiler.placement_resources import as_resources
+from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
 from neurocc.compiler.tables import CoreConfig
 from test_placement import make_net

@@ -269,7 +269,7 @@ def test_time_constant_not_above_dt_and_bad_options():
 
 # -- the Braille model -----------------------------------------------------------------------------
 def test_braille_model(shared_models):
-    from neurocc.frontend.nir_reader import read_nir
+    from neurocc.frontend.nir.reader import read_nir
 
     net = read_nir(shared_models / "braille_noDelay_bias_zero.nir")
     with pytest.raises(UnsupportedError) as info:

@@ -155,7 +155,7 @@ def test_unservable_requests_and_bad_tolerances_fail_clearly():
 
 
 def test_braille_model_classes(shared_models):
-    from neurocc.frontend.nir_reader import read_nir
+    from neurocc.frontend.nir.reader import read_nir
 
     net = read_nir(shared_models / "braille_noDelay_bias_zero.nir")
     cmap = map_circuits(net, SE2, CircuitOptions(negative_drive="clip"))

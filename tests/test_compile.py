@@ -97,7 +97,7 @@ def test_braille_compiles_on_both_targets(shared_models):
 
 
 def test_in_memory_nir_graph_compiles_like_the_file(tmp_path):
-    from neurocc.frontend.nir_writer import network_to_nir, write_nir
+    from neurocc.frontend.nir.writer import network_to_nir, write_nir
     net = load_model(TINY)
     graph = network_to_nir(net)
     write_nir(net, tmp_path / "tiny.nir")

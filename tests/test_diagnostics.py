@@ -10,7 +10,7 @@ import pytest
 from neurocc.backends.target import load_target
 from neurocc.compiler.errors import CapacityError, InfeasibleError
 from neurocc.compiler.placement import PlacementOptions, place
-from neurocc.compiler.placement_problem import build_problem
+from neurocc.compiler.placement.problem import build_problem
 from test_placement import make_net, random_matrix, toy_resources
 
 OPTIONS = PlacementOptions(time_limit_s=0.5, lns_iterations=1)

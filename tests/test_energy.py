@@ -10,7 +10,7 @@ import pytest
 
 from neurocc.backends.target import (ENERGY_FIGURES, EnergyFigure, load_energy_figures,
                                      load_target, shipped_targets)
-from neurocc.compiler.energy import (Fanout, activity_from_report, activity_from_verify,
+from neurocc.compiler.report.energy import (Fanout, activity_from_report, activity_from_verify,
                                      estimate, expected_activity, fanouts)
 from neurocc.compiler.errors import TargetError
 from neurocc.compiler.tables import RoutingTables

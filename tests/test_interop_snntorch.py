@@ -117,7 +117,7 @@ def run_snntorch(model: torch.nn.Module, x: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def export_and_read(model: torch.nn.Module, tmp_path, options: LoadOptions):
-    from neurocc.frontend.nir_reader import read_nir
+    from neurocc.frontend.nir.reader import read_nir
     from snntorch.export_nir import export_to_nir
 
     graph = export_to_nir(model.float(), torch.zeros(1, N_IN), ignore_dims=[0])

@@ -11,7 +11,7 @@ import scipy.signal
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError, UnsupportedError
 from neurocc.compiler.ir import networks_equal
 from neurocc.frontend.load import LoadOptions
-from neurocc.frontend.nir_reader import read_nir
+from neurocc.frontend.nir.reader import read_nir
 from test_unroll import reference_conv
 
 

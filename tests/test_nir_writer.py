@@ -12,8 +12,8 @@ from neurocc.compiler.errors import UnsupportedError
 from neurocc.compiler.ir import (MODEL_PARAMS, RESETTING_MODELS, Network, Projection,
                                  make_population, networks_equal)
 from neurocc.frontend.load import LoadOptions
-from neurocc.frontend.nir_reader import read_nir
-from neurocc.frontend.nir_writer import network_to_nir, write_nir
+from neurocc.frontend.nir.reader import read_nir
+from neurocc.frontend.nir.writer import network_to_nir, write_nir
 
 MODELS = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold"]
 

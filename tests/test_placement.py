@@ -11,10 +11,11 @@ import scipy.sparse as sp
 from neurocc.backends.target import load_target
 from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.ir import Network, Projection, make_population
-from neurocc.compiler.placement import PlacementOptions, lns, place
-from neurocc.compiler.placement_problem import build_problem, rates_from_simulation, synapse_list
-from neurocc.compiler.placement_repair import repair_sram
-from neurocc.compiler.placement_resources import Resources
+from neurocc.compiler.placement import PlacementOptions, place
+from neurocc.compiler.placement.solver import lns
+from neurocc.compiler.placement.problem import build_problem, rates_from_simulation, synapse_list
+from neurocc.compiler.placement.repair import repair_sram
+from neurocc.compiler.placement.resources import Resources
 
 FAST = PlacementOptions(time_limit_s=0.3, lns_iterations=2)
 

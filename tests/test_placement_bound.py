@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from neurocc.compiler.placement import PlacementOptions, place
-from neurocc.compiler.placement_bound import cheapest_remote, lower_bound
-from neurocc.compiler.placement_cost import events
-from neurocc.compiler.placement_problem import build_problem
+from neurocc.compiler.placement.bound import cheapest_remote, lower_bound
+from neurocc.compiler.placement.cost import events
+from neurocc.compiler.placement.problem import build_problem
 
 from test_placement import make_net, random_matrix, toy_resources
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurocc.compiler import placement_hypergraph
+from neurocc.compiler.placement import hypergraph as placement_hypergraph
 from neurocc.compiler.errors import UnsupportedError
 from neurocc.compiler.placement import PlacementOptions, place
-from neurocc.compiler.placement_cost import events
-from neurocc.compiler.placement_hypergraph import (RATE_LEVELS, class_hyperedges,
+from neurocc.compiler.placement.cost import events
+from neurocc.compiler.placement.hypergraph import (RATE_LEVELS, class_hyperedges,
                                                    fit_capacities, hypergraph_blocks)
-from neurocc.compiler.placement_partition import partition, plan_blocks
-from neurocc.compiler.placement_problem import build_problem
+from neurocc.compiler.placement.partition import partition, plan_blocks
+from neurocc.compiler.placement.problem import build_problem
 
 from test_placement import clustered_net, make_net, toy_resources
 
@@ -98,9 +98,9 @@ def test_same_blocks_with_one_thread(tmp_path):
 import os, sys, numpy as np
 os.cpu_count = lambda: 1
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-from neurocc.compiler.placement_hypergraph import hypergraph_blocks
-from neurocc.compiler.placement_partition import plan_blocks
-from neurocc.compiler.placement_problem import build_problem
+from neurocc.compiler.placement.hypergraph import hypergraph_blocks
+from neurocc.compiler.placement.partition import plan_blocks
+from neurocc.compiler.placement.problem import build_problem
 from test_placement import clustered_net, toy_resources
 net, _ = clustered_net(np.random.default_rng(1), clusters=4, size=16, fan_in=8, cross=2)
 problem = build_problem(net, np.zeros(64, dtype=np.int64))

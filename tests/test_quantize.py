@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurocc.compiler.errors import CapacityError, InvalidModelError, TargetError
-from neurocc.compiler.quantize import summary_table
-from neurocc.compiler.quantize_base_sum import (base_sum_levels, quantize_base_sum,
+from neurocc.compiler.quantize.common import summary_table
+from neurocc.compiler.quantize.base_sum import (base_sum_levels, quantize_base_sum,
                                                 uniform_base_sum)
-from neurocc.compiler.quantize_count import naive_count, quantize_count
+from neurocc.compiler.quantize.count import naive_count, quantize_count
 
 FAST = settings(max_examples=60, deadline=None)
 #: Slack for comparisons of squared errors summed in different orders.

@@ -442,7 +442,7 @@ def test_random_networks_match_the_numpy_loop_in_float64(layout, monkeypatch):
 
 def _read(path, **options) -> Network:
     from neurocc.frontend.load import LoadOptions
-    from neurocc.frontend.nir_reader import read_nir
+    from neurocc.frontend.nir.reader import read_nir
     return read_nir(path, LoadOptions(**options))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from neurocc.compiler import compile_model
 from neurocc.compiler.driver import read_compiled
-from neurocc.compiler.energy import fanouts
+from neurocc.compiler.report.energy import fanouts
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "examples" / "tiny.ncl"
@@ -219,7 +219,7 @@ def test_html_renders_in_a_browser(cli, verified, tmp_path):
 
 
 def test_compile_with_inputs_gives_expected_activity(cli, tmp_path):
-    from neurocc.compiler.placement_problem import rates_from_simulation
+    from neurocc.compiler.placement.problem import rates_from_simulation
     from neurocc.frontend.load import load_model
     from neurocc.runtime.verify import load_stimulus
 

@@ -15,7 +15,7 @@ from neurocc.compiler.errors import ModelFormatError, ParseError, UnsupportedErr
 from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, TIME_CONSTANTS, Network, Projection,
                                  make_population, networks_equal)
 from neurocc.frontend.load import load_model
-from neurocc.frontend.text_format import format_network, parse_network, read_text, write_text
+from neurocc.frontend.ncl.text_format import format_network, parse_network, read_text, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "network x { dt = 1 ms }\n"

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurocc.compiler.errors import InvalidModelError, UnsupportedError
-from neurocc.frontend.unroll import conv_matrix, pool_matrix
+from neurocc.frontend.nir.unroll import conv_matrix, pool_matrix
 
 
 def reference_conv(x, weight, stride=1, pads=0, dilation=1, groups=1):

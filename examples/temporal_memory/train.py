@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 import training as tr  # noqa: E402
 
-from neurocc.frontend.nir_writer import write_nir  # noqa: E402
+from neurocc.frontend.nir.writer import write_nir  # noqa: E402
 
 SEED = 0
 DT = 1e-4

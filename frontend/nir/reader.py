@@ -1,8 +1,8 @@
 """Read a NIR graph (HDF5 file or ``nir.NIRGraph``) into a verified, normalised IR ``Network``.
 
-Pipeline: plain node dicts (``nir_source``) -> nested graphs inlined (``nir_graph``) -> neuron
-nodes parsed and checked (``nir_neurons``) -> shapes inferred and stateless nodes turned into
-sparse linear maps (``nir_linear``) -> every chain of linear nodes between two populations
+Pipeline: plain node dicts (``nir.source``) -> nested graphs inlined (``nir.graph``) -> neuron
+nodes parsed and checked (``nir.neurons``) -> shapes inferred and stateless nodes turned into
+sparse linear maps (``nir.linear``) -> every chain of linear nodes between two populations
 composed into one projection per (source, target, delay) -> thresholds normalised.
 
 Choices the file leaves open, fixed here so that the result is deterministic:
@@ -33,12 +33,12 @@ from neurocc.compiler.errors import InvalidModelError, ModelFormatError, Neurocc
     UnsupportedError
 from neurocc.compiler.ir import Network, Projection, make_population
 
-from .load import LoadOptions
-from .nir_graph import FlatGraph, check_loops, find_back_edges, flatten_graph
-from .nir_linear import LINEAR_TYPES, LinearOp, linear_op
-from .nir_neurons import NEURON_FIELDS, NeuronNode, gain, parse_neuron, to_population
-from .nir_source import load_graph_dict
-from .nir_values import shape_of, size_of
+from ..load import LoadOptions
+from .graph import FlatGraph, check_loops, find_back_edges, flatten_graph
+from .linear import LINEAR_TYPES, LinearOp, linear_op
+from .neurons import NEURON_FIELDS, NeuronNode, gain, parse_neuron, to_population
+from .source import load_graph_dict
+from .values import shape_of, size_of
 
 Shape = tuple[int, ...]
 SUPPORTED_TYPES = ("Input", "Output", *NEURON_FIELDS, *LINEAR_TYPES, "NIRGraph")

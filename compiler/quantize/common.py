@@ -19,7 +19,7 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from .errors import InvalidModelError, TargetError
+from ..errors import InvalidModelError, TargetError
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .placement_problem import PlacementProblem
+from .problem import PlacementProblem
 
 EPS = 1e-9
 #: Attempts per round, each with a quarter of the previous moves, before giving up.

@@ -4,7 +4,7 @@ Normal form: thresholds 1, ``r = 1``, ``w_in = 1`` (the IR already folded them i
 one Affine (or Linear, when it carries no bias) node per projection, named after the projection;
 a population's bias rides on the Affine of one of its incoming projections (an Affine with a
 zero weight and no input when it has none). Delays are not stored: a delay-1 projection must be
-a back edge of the depth-first search that :func:`neurocc.frontend.nir_reader.read_nir` runs, so
+a back edge of the depth-first search that :func:`neurocc.frontend.nir.reader.read_nir` runs, so
 that reading the file gives the same delays; anything else is refused with an
 ``UnsupportedError``. ``dt``, reset mode and refractory period are not stored either (the
 reader's options), nor ``Population.scale``.
@@ -25,8 +25,8 @@ import numpy as np
 from neurocc.compiler.errors import UnsupportedError
 from neurocc.compiler.ir import MODEL_PARAMS, Network, Population
 
-from .nir_graph import find_back_edges
-from .nir_neurons import GAIN_FIELDS, NEURON_FIELDS, nir_name
+from .graph import find_back_edges
+from .neurons import GAIN_FIELDS, NEURON_FIELDS, nir_name
 
 
 def write_nir(net: Network, path: str | Path) -> None:

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnostics import min_dest_cores
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .capacity import min_dest_cores
+from .problem import PlacementProblem
+from .resources import Resources
 
 
 def shares_class(problem: PlacementProblem) -> np.ndarray:

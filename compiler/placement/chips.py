@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from .placement_local import Layout, distinct_pairs
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .local import Layout, distinct_pairs
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: Scale of the integer objective coefficients handed to CP-SAT.
 OBJECTIVE_SCALE = 10_000

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CapacityError, TargetError
-from .quantize import (QuantStats, SynapseArrays, cam_per_neuron, check_budget, check_synapses,
+from ..errors import CapacityError, TargetError
+from .common import (QuantStats, SynapseArrays, cam_per_neuron, check_budget, check_synapses,
                        quant_stats, sum_sq)
 
 MAX_BITS = 8
@@ -472,7 +472,7 @@ def quantize_base_sum(weights: np.ndarray, types: np.ndarray, post: np.ndarray, 
     """Quantize one core's synapses to subset sums of ``bits`` shared base weights.
 
     ``weights``, ``types`` and ``post`` are parallel arrays over the core's synapses (see
-    :mod:`neurocc.compiler.quantize`). With ``allow_repeats`` a neuron's spare CAM entries repeat
+    :mod:`neurocc.compiler.quantize.common`). With ``allow_repeats`` a neuron's spare CAM entries repeat
     its synapses where that lowers the error most. Deterministic for a given ``seed``.
     """
     where = "base_sum quantizer"

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: Trials per violating source before it is left to the diagnostics.
 TRIALS_PER_SOURCE = 64

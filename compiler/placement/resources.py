@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TargetError
+from ..errors import TargetError
 
 ADDRESSING = ("tag", "core_neuron")
 

@@ -1,12 +1,12 @@
 """Decide the (chip, core, slot) of every neuron.
 
 Every network first goes through a hierarchy: core-sized blocks of one class each
-(:mod:`placement_partition`), blocks onto chips and cores (:mod:`placement_chips`), a neuron-level
-local search with hop costs (:mod:`placement_local`) and an SRAM repair
-(:mod:`placement_repair`). Small networks are then solved exactly with CP-SAT
-(:mod:`placement_cpsat`) from that hint; large ones are improved by large-neighbourhood search:
+(:mod:`placement.partition`), blocks onto chips and cores (:mod:`placement.chips`), a neuron-level
+local search with hop costs (:mod:`placement.local`) and an SRAM repair
+(:mod:`placement.repair`). Small networks are then solved exactly with CP-SAT
+(:mod:`placement.cpsat`) from that hint; large ones are improved by large-neighbourhood search:
 CP-SAT re-places the neurons of a few cores that exchange the most events while everything else
-stays put. Slots come last (:mod:`placement_slots`).
+stays put. Slots come last (:mod:`placement.slots`).
 
 Results are deterministic for a given seed: CP-SAT runs on one worker with a *deterministic* time
 limit (``time_limit_s`` is CP-SAT's deterministic work measure, not wall time: a busy machine
@@ -21,17 +21,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import diagnostics
-from .placement_bound import lower_bound
-from .placement_chips import assign_chips
-from .placement_cost import events, reach
-from .placement_cpsat import PlacementModel, Window
-from .placement_local import Layout, Limits, LocalSearch
-from .placement_partition import partition
-from .placement_problem import PlacementProblem
-from .placement_repair import repair_sram
-from .placement_resources import Resources, as_resources
-from .placement_slots import assign_slots
+from . import capacity
+from .bound import lower_bound
+from .chips import assign_chips
+from .cost import events, reach
+from .cpsat import PlacementModel, Window
+from .local import Layout, Limits, LocalSearch
+from .partition import partition
+from .problem import PlacementProblem
+from .repair import repair_sram
+from .resources import Resources, as_resources
+from .slots import assign_slots
 
 
 #: The neuron-level search with hops goes on while a round gains this fraction of the events
@@ -47,7 +47,7 @@ class PlacementOptions:
     ``hop_cost``: extra events per chip-to-chip hop of an event copy. Networks up to
     ``exact_max_neurons`` neurons (and ``exact_max_terms`` model terms) are solved exactly.
     ``partitioner``: ``spectral`` or ``mtkahypar`` (the optional Mt-KaHyPar package), where
-    the core-sized blocks of the hierarchy start from (:mod:`placement_partition`)."""
+    the core-sized blocks of the hierarchy start from (:mod:`placement.partition`)."""
 
     seed: int = 0
     time_limit_s: float = 1.0
@@ -69,7 +69,7 @@ class Placement:
     ``objective``: expected routed events per step; ``bound``: a proven lower bound on it;
     ``gap = (objective - bound) / objective``. ``status``: ``OPTIMAL``/``FEASIBLE`` (CP-SAT on
     the whole network) or ``HEURISTIC`` (hierarchy; the bound is then the per-source one of
-    :mod:`placement_bound`).
+    :mod:`placement.bound`).
     """
 
     chip: np.ndarray  # global chip index (boards tile the chip grid)
@@ -114,7 +114,7 @@ def place(problem: PlacementProblem, target, options: PlacementOptions = Placeme
     """
     clock = _Clock()
     res = as_resources(target)
-    diagnostics.check_bounds(problem, res)
+    capacity.check_bounds(problem, res)
     core_of = hierarchical(problem, res, options, 0.3 * options.time_limit_s, clock)
     bound = lower_bound(problem, res, options.hop_cost)
     status, method = "HEURISTIC", "hierarchical"
@@ -128,7 +128,7 @@ def place(problem: PlacementProblem, target, options: PlacementOptions = Placeme
     else:
         core_of = lns(problem, res, options, core_of, budget=0.7 * options.time_limit_s)
         clock.lap("lns")
-    diagnostics.check_solution(problem, res, core_of)
+    capacity.check_solution(problem, res, core_of)
     objective = events(problem, core_of, res, options.hop_cost)
     status = "OPTIMAL" if objective <= bound + 1e-9 else status
     slot = assign_slots(problem, core_of, res)
@@ -204,7 +204,7 @@ def _exact(problem: PlacementProblem, res: Resources, options: PlacementOptions,
 
     result = factory().solve(options.seed, 0.7 * options.time_limit_s)
     if result.status == "INFEASIBLE":
-        raise diagnostics.explain_infeasible(problem, res, factory, options.seed,
+        raise capacity.explain_infeasible(problem, res, factory, options.seed,
                                              0.3 * options.time_limit_s)
     if result.core_of is None:
         return None, result.status, result.bound
@@ -292,7 +292,7 @@ def _window_neurons(problem: PlacementProblem, core_of: np.ndarray, cores: np.nd
 
 def _within_limits(problem: PlacementProblem, res: Resources, core_of: np.ndarray) -> bool:
     try:
-        diagnostics.check_solution(problem, res, core_of)
+        capacity.check_solution(problem, res, core_of)
     except Exception:  # noqa: BLE001 - any limit error means "reject this window"
         return False
     return True

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import CapacityError, InfeasibleError
-from .placement_cost import usage
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from ..errors import CapacityError, InfeasibleError
+from .cost import usage
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: How many populations / neurons a message lists before "...".
 LIST_MAX = 4

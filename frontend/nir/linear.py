@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError, UnsupportedError
 
-from .nir_values import float_array, size_of, strip_batch
+from .values import float_array, size_of, strip_batch
 from .unroll import conv_matrix, per_axis, pool_matrix
 
 Shape = tuple[int, ...]

@@ -25,12 +25,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .biasgen import BiasChoice, assign_roles
-from .circuits import CircuitMap, current_per_unit_weight
-from .classes import ParameterClasses
-from .errors import CapacityError
-from .quantize_base_sum import quantize_base_sum, subset_bits
-from .quantize_count import quantize_count
+from ..biasgen import BiasChoice, assign_roles
+from ..circuits import CircuitMap, current_per_unit_weight
+from ..classes import ParameterClasses
+from ..errors import CapacityError
+from .base_sum import quantize_base_sum, subset_bits
+from .count import quantize_count
 
 
 @dataclass(frozen=True)

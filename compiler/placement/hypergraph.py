@@ -1,5 +1,5 @@
 """Core-sized blocks from Mt-KaHyPar, a multilevel hypergraph partitioner (the opt-in start of
-:mod:`placement_partition`, ``PlacementOptions(partitioner="mtkahypar")``).
+:mod:`placement.partition`, ``PlacementOptions(partitioner="mtkahypar")``).
 
 With blocks of one class each, the destination blocks of a source are the blocks its targets of
 each class occupy, so without hops the routed events are the connectivity of one hypergraph per
@@ -18,9 +18,9 @@ import os
 
 import numpy as np
 
-from .errors import UnsupportedError
-from .placement_local import Layout
-from .placement_problem import PlacementProblem
+from ..errors import UnsupportedError
+from .local import Layout
+from .problem import PlacementProblem
 
 #: Rates become integer hyperedge weights on this many levels (the highest rate gets all).
 RATE_LEVELS = 1000

@@ -17,8 +17,8 @@ from typing import Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import InvalidModelError
-from .ir import Network
+from ..errors import InvalidModelError
+from ..ir import Network
 
 #: Rate given to every source when no simulation is available (events per step; only ratios matter).
 DEFAULT_RATE = 1.0

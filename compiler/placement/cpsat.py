@@ -18,7 +18,7 @@ neurons and all cores. One constraint family per block below:
 
 The objective is the expected events of every (source, core) pair, scaled to integers; pairs the
 model cannot change are a constant added back. Families can sit behind assumption literals so
-that an infeasible model names the families of its infeasible core (see :mod:`diagnostics`), or
+that an infeasible model names the families of its infeasible core (see :mod:`capacity`), or
 one family can be made soft (slack minimised) to measure by how much it overflows.
 """
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from ortools.sat.python import cp_model
 
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: Largest objective coefficient after scaling to integers.
 OBJECTIVE_SCALE = 10_000

@@ -91,7 +91,7 @@ _TERMINAL_WORDS = {
     "INT": "a whole number", "UNIT": "a time unit (s, ms, us, ns)", "_NL": "end of line",
     "$END": "end of file",
 }
-_SYNTAX_HELP = "the .ncl syntax is described in the docstring of neurocc.frontend.text_format"
+_SYNTAX_HELP = "the .ncl syntax is described in the docstring of neurocc.frontend.ncl.text_format"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .tables import RoutingTables, delivered_synapses
+from ..tables import RoutingTables, delivered_synapses
 
 #: Figure -> the activity count it multiplies (``P_static`` multiplies chips x seconds).
 EVENT_TERMS = {"E_route": "routed_events", "E_syn": "synaptic_events", "E_spike": "spikes"}

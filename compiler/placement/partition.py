@@ -3,7 +3,7 @@
 Each class gets the fewest blocks that hold it (more blocks can only add destination cores). The
 start is the better of two cuts (index order; the partitioner's: recursive spectral bisection,
 which keeps neurons sharing sources together, or Mt-KaHyPar's multilevel cut,
-:mod:`placement_hypergraph`), then :mod:`placement_local` improves it.
+:mod:`placement.hypergraph`), then :mod:`placement.local` improves it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .diagnostics import cores_error
-from .errors import UnsupportedError
-from .placement_hypergraph import hypergraph_blocks
-from .placement_local import Layout, Limits, LocalSearch
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .capacity import cores_error
+from ..errors import UnsupportedError
+from .hypergraph import hypergraph_blocks
+from .local import Layout, Limits, LocalSearch
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: Eigenvectors per split, power iterations to find them, 2-means iterations in that embedding.
 EMBED_DIM = 6

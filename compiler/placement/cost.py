@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .problem import PlacementProblem
+from .resources import Resources
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import CapacityError
-from .quantize import (QuantStats, SynapseArrays, cam_per_neuron, check_budget, check_synapses,
+from ..errors import CapacityError
+from .common import (QuantStats, SynapseArrays, cam_per_neuron, check_budget, check_synapses,
                        quant_stats, sum_sq)
 
 #: Starting quanta are ``max |w_t| / (r * f)`` for these ``f``, ``r`` being the naive resolution.
@@ -163,7 +163,7 @@ def quantize_count(weights: np.ndarray, types: np.ndarray, post: np.ndarray, *,
     """Quantize one core's synapses to ``counts * quanta[type]`` under a per-neuron CAM budget.
 
     ``weights``, ``types`` and ``post`` are parallel arrays over the core's synapses (see
-    :mod:`neurocc.compiler.quantize`). A neuron may have more synapses than CAM entries: the
+    :mod:`neurocc.compiler.quantize.common`). A neuron may have more synapses than CAM entries: the
     least useful are dropped (count 0). Deterministic.
     """
     where = "count quantizer"

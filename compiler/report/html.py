@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import ConfigError
-from .report_view import VERIFY_FILE, energy_lines, si, summary_rows
+from ..errors import ConfigError
+from .console import VERIFY_FILE, energy_lines, si, summary_rows
 
 SVG_SALT = "neurocc-report"
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)

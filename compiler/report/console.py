@@ -14,7 +14,7 @@ one JSON-ready dict with these stable keys:
   sources, columns: used cores) and ``rates`` (``inputs`` or ``placeholder``).
 * ``resources``: ``cam_per_neuron`` and ``sram_per_neuron``: histograms over the placed neurons
   (index = entries, value = neurons), read from the configuration.
-* ``energy``: :func:`neurocc.compiler.energy.estimate`.
+* ``energy``: :func:`neurocc.compiler.report.energy.estimate`.
 * ``verification``: ``verify/verify.json`` plus ``plots`` (the PNG names present), or null.
 
 Same folder and options give the same dict (no paths, no timings).
@@ -31,10 +31,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .driver import read_compiled
+from ..driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
-from .errors import ConfigError
-from .report import _round
+from ..errors import ConfigError
+from .build import _round
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1

@@ -27,7 +27,7 @@ import numpy as np
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError
 from neurocc.compiler.ir import MODEL_PARAMS, RESETTING_MODELS, Population, make_population
 
-from .nir_values import float_array, strip_batch
+from .values import float_array, strip_batch
 
 #: Per NIR neuron type: required parameters, and the optional ones with their default.
 NEURON_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {

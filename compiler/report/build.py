@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .circuits import precision_floors
+from ..circuits import precision_floors
 from .energy import expected_activity
-from .pipeline import Compilation
-from .placement_problem import DEFAULT_RATE
+from ..pipeline import Compilation
+from ..placement.problem import DEFAULT_RATE
 
 REPORT_FORMAT = "neurocc-report"
 REPORT_VERSION = 1

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .problem import PlacementProblem
+from .resources import Resources
 
 #: Swaps tried per unit of overflow before giving up (routing then reports the clash).
 SWAP_BUDGET = 64
