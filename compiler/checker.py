@@ -15,7 +15,8 @@ entries with that code (weight scheme ``count``: code 1, count = the integer wei
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +25,9 @@ from .errors import ConfigError
 from .ir import Network
 from .placement.resources import Resources, as_resources
 from .tables import RoutingTables, delivered_synapses
+
+if TYPE_CHECKING:
+    from .compilation import Compilation
 
 #: Problems listed in a report's summary before "...".
 SUMMARY_MAX = 8
@@ -265,3 +269,13 @@ def _classes(tables: RoutingTables, neuron_class: np.ndarray, report: CheckRepor
             report.violations.append(f"chip {chip} core {c} has parameter class "
                                      f"{cfg.parameter_class} but holds neurons of classes "
                                      f"{classes.tolist()}")
+
+
+def run(c: Compilation) -> Compilation:
+    """Pass ``checker``: what the tables deliver must be exactly the quantized network."""
+    w = c.weights
+    expected = expected_synapses(c.network, w.syn_type, w.code, c.target.weights.scheme,
+                                 w.repeats)
+    report = check(c.tables, c.target, expected, c.classes.class_of)
+    report.raise_if_failed()
+    return replace(c, check=report)

@@ -30,13 +30,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
 from .errors import UnsupportedError
 from .ir import Network, Population, make_population
+
+if TYPE_CHECKING:
+    from .compilation import Compilation
 
 MAPPED_MODELS = ("LIF", "CubaLIF", "IF")
 NON_SPIKING = ("LI", "CubaLI", "I")
@@ -486,3 +489,14 @@ def currents_to_params(net: Network, realised: CircuitMap, target: Any) -> Netwo
         shape = net.projections[name].weights.shape
         out.projections[name].weights = sp.csr_array((weights, (prc.post, prc.pre)), shape=shape)
     return out.verify()
+
+
+def run(c: Compilation) -> Compilation:
+    """Pass ``circuits``: neuron and synapse parameters -> requested DPI circuit currents."""
+    circuits = map_circuits(c.network, c.target, c.options.circuit)
+    if circuits.host_readouts:
+        raise UnsupportedError(
+            f"non-spiking output populations {list(circuits.host_readouts)} cannot run on the "
+            f"chip", where=c.network.name,
+            fix="train with a spiking output layer (LIF/CubaLIF/IF) and read its spike counts")
+    return replace(c, circuits=circuits)

@@ -34,14 +34,17 @@ Method:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from .biasgen import BiasChoice, assign_bias, assign_roles, bias_table
 from .circuits import CircuitMap, precision_floors
 from .errors import TargetError
+
+if TYPE_CHECKING:
+    from .compilation import Compilation
 
 _ASCENT_PASSES = 3
 
@@ -310,3 +313,10 @@ def _optimal_1d(vals: np.ndarray, rule: _Rule) -> int:
         i = int(np.searchsorted(vals, rule.highest_served(v), side="right"))
         count += 1
     return count
+
+
+def run(c: Compilation) -> Compilation:
+    """Pass ``classes``: neurons that can share a core's biases (within the tolerance) form a
+    parameter class."""
+    classes = assign_classes(c.circuits, c.target, tolerance=c.options.class_tolerance)
+    return replace(c, classes=classes)

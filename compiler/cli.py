@@ -102,7 +102,7 @@ def compile_command(
     from .circuits import CircuitOptions
     from .quantize.cores import WeightOptions
     from .driver import compile_model
-    from .pipeline import CompileOptions
+    from .compilation import CompileOptions
     from .placement import PlacementOptions
 
     net = _load(model, dt, reset, refractory)
@@ -120,7 +120,7 @@ def compile_command(
                                  progress=lambda stage: status.update(f"compiling: {stage}"))
         status.update("writing files")
         written = compiled.save(outdir)
-    _print_compile_summary(compiled.report, compiled.compilation.seconds, written)
+    _print_compile_summary(compiled.report, compiled.seconds, written)
     for name, why in compiled.skipped.items():
         console.print(f"[yellow]not written:[/] {name}: {escape(why)}", soft_wrap=True)
 

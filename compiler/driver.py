@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 from .ir import Network
-from .pipeline import Compilation, CompileOptions, run_pipeline
+from .compilation import Compilation, CompileOptions
+from .pipeline import run_pipeline
 from .report.build import build_report
 
 CONFIG_FILE = "config.json"
@@ -51,6 +52,8 @@ class Compiled:
     """A compiled network: the pipeline's final state, its report, and its files."""
 
     compilation: Compilation
+    #: Wall seconds of each pass (reported only).
+    seconds: dict[str, float] = field(default_factory=dict)
     #: Extra formats that could not express this configuration: file name -> why.
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -121,8 +124,9 @@ def compile_model(model: Any, target: Any = "dynapse2", *, chips: int | None = N
     Target). ``load_options`` (:class:`neurocc.frontend.load.LoadOptions`) supplies what a NIR
     file cannot carry: dt, reset mode, refractory period."""
     net = _network(model, load_options)
-    return Compiled(run_pipeline(net, _target(target, chips, sram_usable), options,
-                                 progress=progress))
+    state, seconds = run_pipeline(net, _target(target, chips, sram_usable), options,
+                                  progress=progress)
+    return Compiled(state, seconds)
 
 
 @dataclass(eq=False)

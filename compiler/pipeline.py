@@ -1,189 +1,65 @@
 """The whole compile, as a list of passes.
 
-A :class:`Compilation` is the state that flows through the passes: the input network (never
-modified), the target, the options, and one field per stage that a pass fills. A pass is a pure
-function ``Compilation -> Compilation``; after each one :func:`verify` checks the state (the
-network's invariants and the consistency of what the stages produced so far).
+A pass is a module named as the pass, with one pure function ``run(Compilation) ->
+Compilation`` (:mod:`neurocc.compiler.compilation` holds the state); after each pass
+:func:`~neurocc.compiler.compilation.verify` checks the state (the network's invariants, the
+routing tables' own invariants, and the consistency of what the stages produced so far).
 
-    PIPELINE = canonicalise -> capacity bounds -> map circuits -> parameter classes -> place
-               -> quantize weights -> route -> check tables -> realised network
+    PIPELINE = canonicalise -> capacity -> circuits -> classes -> placement -> quantize
+               -> routing -> checker -> realise
 
 The order between quantization and placement: weights are per-core resources, so quantization
 runs per placed core; placement only needs each neuron's CAM use, which is known before
-quantization (one entry per synapse; see :mod:`quantize.cores`). The independent checker re-reads
-the final tables.
+quantization (one entry per synapse; see :mod:`neurocc.compiler.quantize.cores`). The
+independent checker re-reads the final tables.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import scipy.sparse as sp
-
-from .placement import capacity
-from .checker import CheckReport, check, expected_synapses
-from .circuits import CircuitMap, CircuitOptions, currents_to_params, map_circuits
-from .classes import ParameterClasses, assign_classes
-from .quantize.cores import CoreWeights, WeightOptions, quantize_cores
-from .errors import IRVerifyError, UnsupportedError
+from . import canonicalise, checker, circuits, classes, placement, quantize, realise, routing
+from .compilation import Compilation, CompileOptions, verify
 from .ir import Network
-from .placement import Placement, PlacementOptions, place
-from .placement.problem import build_problem
-from .placement.resources import as_resources
-from .routing import route
-from .tables import RoutingTables
+from .placement import capacity
 
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
-@dataclass(frozen=True)
-class CompileOptions:
-    """Every choice of a compile. ``class_tolerance``: largest relative error of any core-level
-    current of a neuron when it shares its core's biases. ``rates``: events per step of every
-    source (neurons, then input channels) for the placement objective; None = uniform."""
-
-    circuit: CircuitOptions = CircuitOptions()
-    class_tolerance: float = 0.05
-    weights: WeightOptions = WeightOptions()
-    placement: PlacementOptions = PlacementOptions()
-    rates: Optional[np.ndarray] = None
-
-
-@dataclass(frozen=True, eq=False)
-class Compilation:
-    """The state passes transform; each stage field is None until its pass has run."""
-
-    network: Network
-    target: Any
-    options: CompileOptions
-    circuits: Optional[CircuitMap] = None
-    classes: Optional[ParameterClasses] = None
-    placement: Optional[Placement] = None
-    weights: Optional[CoreWeights] = None
-    tables: Optional[RoutingTables] = None
-    check: Optional[CheckReport] = None
-    realised: Optional[Network] = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-Pass = Callable[[Compilation], Compilation]
-
-
-def canonicalise(c: Compilation) -> Compilation:
-    """A private copy of the network whose weights are canonical CSR (sorted, no explicit zeros),
-    so that every per-synapse array of later stages aligns with ``weights.data``."""
-    net = c.network.copy()
-    for proj in net.projections.values():
-        w = sp.csr_array(proj.weights, copy=True)
-        w.sum_duplicates()
-        w.eliminate_zeros()
-        w.sort_indices()
-        proj.weights = w
-    return replace(c, network=net)
-
-
-def check_capacity(c: Compilation) -> Compilation:
-    """Cheap bounds before any mapping or solving: cores, CAM fan-in, SRAM fan-out (with every
-    neuron in one class, so each bound is a true lower bound); fails with the resource named."""
-    problem = build_problem(c.network, np.zeros(c.network.neurons(), dtype=np.int64))
-    capacity.check_bounds(problem, as_resources(c.target))
-    return c
-
-
-def map_to_circuits(c: Compilation) -> Compilation:
-    """Neuron and synapse parameters -> requested DPI circuit currents."""
-    circuits = map_circuits(c.network, c.target, c.options.circuit)
-    if circuits.host_readouts:
-        raise UnsupportedError(
-            f"non-spiking output populations {list(circuits.host_readouts)} cannot run on the "
-            f"chip", where=c.network.name,
-            fix="train with a spiking output layer (LIF/CubaLIF/IF) and read its spike counts")
-    return replace(c, circuits=circuits)
-
-
-def group_classes(c: Compilation) -> Compilation:
-    """Neurons that can share a core's biases (within the tolerance) form a parameter class."""
-    classes = assign_classes(c.circuits, c.target, tolerance=c.options.class_tolerance)
-    return replace(c, classes=classes)
-
-
-def place_neurons(c: Compilation) -> Compilation:
-    """(chip, core, slot) of every neuron: CP-SAT / hierarchical search on expected events."""
-    problem = build_problem(c.network, c.classes.class_of, rates=c.options.rates)
-    return replace(c, placement=place(problem, c.target, c.options.placement))
-
-
-def quantize_weights(c: Compilation) -> Compilation:
-    """Per placed core: quantize incoming weight currents, realise every current as a bias."""
-    weights = quantize_cores(c.circuits, c.classes, c.placement.core_of, c.target,
-                             c.options.weights)
-    return replace(c, weights=weights)
-
-
-def route_events(c: Compilation) -> Compilation:
-    """Keys, CAM and SRAM rows; every used core gets its (coarse, fine) biases."""
-    w = c.weights
-    tables = route(c.network, c.placement, c.target, w.syn_type, w.code, w.repeats)
-    for (chip, core), config in tables.cores.items():
-        choices = w.core_biases[chip * tables.cores_per_chip + core]
-        config.biases = {ch.name: (int(ch.coarse), int(ch.fine)) for ch in choices.values()}
-    return replace(c, tables=tables)
-
-
-def check_tables(c: Compilation) -> Compilation:
-    """The independent checker: what the tables deliver must be exactly the quantized network."""
-    w = c.weights
-    expected = expected_synapses(c.network, w.syn_type, w.code, c.target.weights.scheme,
-                                 w.repeats)
-    report = check(c.tables, c.target, expected, c.classes.class_of)
-    report.raise_if_failed()
-    return replace(c, check=report)
-
-
-def realise_network(c: Compilation) -> Compilation:
-    """The IR network the chip implements: realised currents turned back into parameters."""
-    realised_map = c.circuits.with_currents(c.weights.neuron_currents, c.weights.realised_iw)
-    return replace(c, realised=currents_to_params(c.network, realised_map, c.target))
-
-
-PIPELINE: tuple[Pass, ...] = (
-    canonicalise,
-    check_capacity,
-    map_to_circuits,
-    group_classes,
-    place_neurons,
-    quantize_weights,
-    route_events,
-    check_tables,
-    realise_network,
+PIPELINE: tuple[ModuleType, ...] = (
+    canonicalise,  # private copy, canonical CSR weights
+    capacity,      # cores, CAM fan-in, SRAM fan-out lower bounds, before any solving
+    circuits,      # LIF/CubaLIF/IF parameters -> DPI circuit currents
+    classes,       # neurons that can share a core's biases
+    placement,     # (chip, core, slot) of every neuron, minimising expected routed events
+    quantize,      # per-core weight levels and every current as a (coarse, fine) bias
+    routing,       # keys, CAM and SRAM rows, core biases
+    checker,       # the tables rebuilt independently must equal the quantized network
+    realise,       # the IR network the chip implements
 )
 
 
-def verify(c: Compilation) -> Compilation:
-    """Invariants after every pass: the IR verifies, and the stages agree on sizes."""
-    c.network.verify()
-    n = c.network.neurons()
-    if c.classes is not None and c.classes.class_of.size != n:
-        raise IRVerifyError(f"{c.classes.class_of.size} class ids for {n} neurons",
-                            where="parameter classes")
-    if c.placement is not None and c.placement.core_of.size != n:
-        raise IRVerifyError(f"{c.placement.core_of.size} placed neurons for {n}",
-                            where="placement")
-    if c.realised is not None:
-        c.realised.verify()
-    return c
+def pass_name(step: ModuleType) -> str:
+    """The name of a pass: its module's own name."""
+    return step.__name__.rsplit(".", 1)[-1]
 
 
-def run_pipeline(network: Network, target: Any, options: CompileOptions = CompileOptions(),
-                 passes: tuple[Pass, ...] = PIPELINE,
-                 progress: Callable[[str], None] | None = None) -> Compilation:
-    """Run ``passes`` in order, verifying after each; ``progress`` hears each pass's name."""
+def run_pipeline(network: Network, target: Target, options: CompileOptions = CompileOptions(),
+                 passes: tuple[ModuleType, ...] = PIPELINE,
+                 progress: Callable[[str], None] | None = None,
+                 ) -> tuple[Compilation, dict[str, float]]:
+    """Run ``passes`` in order, verifying after each; ``progress`` hears each pass's name.
+    Returns the final state and the wall seconds of each pass (reported, never part of the
+    state: results do not depend on the clock)."""
     state = verify(Compilation(network=network, target=target, options=options))
+    seconds: dict[str, float] = {}
     for step in passes:
+        name = pass_name(step)
         if progress is not None:
-            progress(step.__name__)
+            progress(name)
         start = time.perf_counter()
-        state = verify(step(state))
-        state.seconds[step.__name__] = time.perf_counter() - start
-    return state
+        state = verify(step.run(state))
+        seconds[name] = time.perf_counter() - start
+    return state, seconds

@@ -21,6 +21,8 @@ Synapses with no row (count 0, mask 0) are not written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +32,9 @@ from .placement import Placement
 from .placement.problem import PopulationIndex, per_synapse, synapse_list
 from .placement.resources import Resources, as_resources
 from .tables import CoreConfig, RoutingTables
+
+if TYPE_CHECKING:
+    from .compilation import Compilation
 
 #: Slot repairs tried before a CAM clash is reported.
 MAX_SLOT_REPAIRS = 256
@@ -253,3 +258,14 @@ def _cores(core_of: np.ndarray, neuron_class: np.ndarray, res: Resources) -> dic
         out[(chip, core)] = CoreConfig(chip=chip, core=core,
                                        parameter_class=int(neuron_class[core_of == k][0]))
     return out
+
+
+def run(c: Compilation) -> Compilation:
+    """Pass ``routing``: keys, CAM and SRAM rows; every used core gets the (coarse, fine)
+    biases the quantize pass chose for it."""
+    w = c.weights
+    tables = route(c.network, c.placement, c.target, w.syn_type, w.code, w.repeats)
+    for (chip, core), config in tables.cores.items():
+        choices = w.core_biases[chip * tables.cores_per_chip + core]
+        config.biases = {ch.name: (int(ch.coarse), int(ch.fine)) for ch in choices.values()}
+    return replace(c, tables=tables)

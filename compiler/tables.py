@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .errors import IRVerifyError
+
 
 @dataclass
 class CoreConfig:
@@ -81,6 +83,44 @@ class RoutingTables:
         slot = hw % self.neurons_per_core
         core_global = hw // self.neurons_per_core
         return core_global // self.cores_per_chip, core_global % self.cores_per_chip, slot
+
+    def verify(self) -> "RoutingTables":
+        """The tables' own invariants (the target's limits are the checker's job): aligned
+        row arrays of integers, hardware ids and destinations inside the board, a known synapse
+        type on every CAM row, one hardware id per IR neuron. Raises :class:`IRVerifyError`."""
+        total_hw = self.chips * self.cores_per_chip * self.neurons_per_core
+        rows = {"cam": (self.cam_post, self.cam_key, self.cam_type, self.cam_code),
+                "sram": (self.sram_src, self.sram_key, self.sram_chip, self.sram_cores)}
+        for name, arrays in rows.items():
+            if any(a.ndim != 1 or a.dtype.kind not in "iu" for a in arrays) or \
+                    len({a.size for a in arrays}) != 1:
+                raise IRVerifyError(f"{name} rows are not aligned 1-d integer arrays",
+                                    where="routing tables")
+        n_inputs = sum(size for _, size in self.input_populations)
+        problems = [
+            (self.neuron_hw.size != sum(size for _, size in self.populations),
+             "one hardware id per IR neuron"),
+            (np.unique(self.neuron_hw).size != self.neuron_hw.size, "distinct hardware ids"),
+            (not _within(self.neuron_hw, 0, total_hw), "hardware ids inside the board"),
+            (not _within(self.cam_post, 0, total_hw), "CAM rows on board neurons"),
+            (not _within(self.cam_type, 0, len(self.syn_types)), "known CAM synapse types"),
+            (not _within(self.sram_src, -n_inputs, total_hw), "SRAM sources that exist"),
+            (not _within(self.sram_chip, 0, self.chips), "SRAM destination chips on the board"),
+            (not _within(self.sram_cores, 1, 2 ** self.cores_per_chip), "non-empty core masks"),
+            (not set(self.outputs) <= {name for name, _ in
+                                       self.populations + self.input_populations},
+             "outputs that are populations"),
+        ]
+        for broken, invariant in problems:
+            if broken:
+                raise IRVerifyError(f"the routing tables break an invariant: {invariant}",
+                                    where="routing tables")
+        return self
+
+
+def _within(values: np.ndarray, low: int, high: int) -> bool:
+    """Every value in ``[low, high)``."""
+    return values.size == 0 or (int(values.min()) >= low and int(values.max()) < high)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from neurocc.compiler import CircuitOptions, CompileOptions, compile_model
 from neurocc.compiler.driver import read_compiled
 from neurocc.compiler.errors import CapacityError
 from neurocc.compiler.ir import networks_equal
-from neurocc.compiler.pipeline import PIPELINE
+from neurocc.compiler.pipeline import PIPELINE, pass_name
 from neurocc.frontend.load import LoadOptions, load_model
 
 TINY = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
@@ -28,9 +28,11 @@ def tiny(request):
 
 
 def test_pipeline_reads_as_a_list_of_passes():
-    assert [p.__name__ for p in PIPELINE] == [
-        "canonicalise", "check_capacity", "map_to_circuits", "group_classes", "place_neurons", "quantize_weights",
-        "route_events", "check_tables", "realise_network"]
+    assert [pass_name(p) for p in PIPELINE] == [
+        "canonicalise", "capacity", "circuits", "classes", "placement", "quantize", "routing",
+        "checker", "realise"]
+    # a pass is named as the module that holds it
+    assert all(p.__name__.endswith("." + pass_name(p)) and callable(p.run) for p in PIPELINE)
 
 
 def test_report_has_stable_keys_and_respects_limits(tiny):

@@ -9,12 +9,17 @@ tells who exceeds it and by how much.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..errors import CapacityError, InfeasibleError
 from .cost import usage
-from .problem import PlacementProblem
-from .resources import Resources
+from .problem import PlacementProblem, build_problem
+from .resources import Resources, as_resources
+
+if TYPE_CHECKING:
+    from ..compilation import Compilation
 
 #: How many populations / neurons a message lists before "...".
 LIST_MAX = 4
@@ -203,3 +208,11 @@ def _pops(problem: PlacementProblem, neurons: np.ndarray) -> str:
     if len(counts) > LIST_MAX:
         parts.append(f"{len(counts) - LIST_MAX} more populations")
     return ", ".join(parts)
+
+
+def run(c: Compilation) -> Compilation:
+    """Pass ``capacity``: cheap bounds before any mapping or solving (cores, CAM fan-in, SRAM
+    fan-out, with every neuron in one class, so each bound is a true lower bound)."""
+    problem = build_problem(c.network, np.zeros(c.network.neurons(), dtype=np.int64))
+    check_bounds(problem, as_resources(c.target))
+    return c

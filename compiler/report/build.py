@@ -16,7 +16,7 @@ import numpy as np
 
 from ..circuits import precision_floors
 from .energy import expected_activity
-from ..pipeline import Compilation
+from ..compilation import Compilation
 from ..placement.problem import DEFAULT_RATE
 
 REPORT_FORMAT = "neurocc-report"
