@@ -28,7 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from neurocc.backends.config_json import ConfigMeta, ProjectionRecord
+from neurocc.backends.config.meta import ConfigMeta, ProjectionRecord
 from neurocc.backends.target import Target
 from neurocc.compiler.circuits import (CircuitMap, CircuitOptions, PopulationCircuits,
                                        ProjectionCircuits, currents_to_params)

@@ -24,7 +24,6 @@ Vocabulary shared with the passes:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +33,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from neurocc.compiler.errors import TargetError
+
+from .json_fields import Fields, parse_json
 
 BACKENDS_DIR = Path(__file__).resolve().parent
 FORMAT = "neurocc-target/1"
@@ -298,11 +299,7 @@ def load_target(name_or_path: str | Path, *, chips: int | None = None,
     ``options`` picks choices for the facts the sources disagree on (see the file's ``options``).
     """
     path = _resolve(name_or_path)
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise TargetError(f"not valid JSON: {exc.msg} at line {exc.lineno}", where=str(path),
-                          fix="fix the JSON syntax of the target file") from None
+    raw = parse_json(_read(path, "the target file"), str(path), TargetError)
     return _Reader(raw, path).target(chips=chips, sram_usable=sram_usable, options=options or {})
 
 
@@ -310,16 +307,19 @@ def load_energy_figures(path: str | Path) -> dict[str, EnergyFigure]:
     """Read an energy override file: an object of figures shaped like a target's ``energy``
     block. Only the figures it names are returned (they replace the target's)."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise TargetError(f"cannot read the energy file ({exc.strerror})", where=str(path),
-                          fix="pass an existing JSON file to --energy") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TargetError(f"not valid JSON ({exc})", where=str(path),
-                          fix='write {"E_syn": {"value": ..., "unit": "J", "source": ...}, ...}'
-                          ) from None
+    raw = parse_json(_read(path, "the energy file (--energy)"), str(path), TargetError)
     return _Reader(raw, path).energy_figures(raw, "")
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TargetError(f"cannot read {what} ({exc.strerror})", where=str(path),
+                          fix="pass an existing JSON file") from None
+    except UnicodeDecodeError:
+        raise TargetError(f"{what} is not UTF-8 text", where=str(path),
+                          fix="pass a JSON file") from None
 
 
 def shipped_targets() -> tuple[str, ...]:
@@ -338,77 +338,30 @@ def _resolve(name_or_path: str | Path) -> Path:
                       fix=f"use one of {list(shipped_targets())} or the path of a target JSON file")
 
 
-_MISSING = object()
-
-
-class _Reader:
-    """Typed access to the raw JSON with errors naming the field's path and the fix."""
+class _Reader(Fields):
+    """The target file's fields, checked; errors are :class:`TargetError` naming the path."""
 
     def __init__(self, raw: Any, path: Path):
+        super().__init__(str(path), TargetError)
         self.raw = raw
         self.path = path
-
-    def fail(self, field_path: str, message: str, fix: str) -> TargetError:
-        return TargetError(f"field {field_path!r}: {message}", where=str(self.path), fix=fix)
-
-    def get(self, obj: Any, key: str, kind: type | tuple[type, ...], at: str,
-            default: Any = _MISSING) -> Any:
-        fpath = f"{at}.{key}" if at else key
-        if not isinstance(obj, dict):
-            raise self.fail(at or "<root>", f"is {type(obj).__name__}, expected an object",
-                            fix="write it as a JSON object {...}")
-        if key not in obj:
-            if default is not _MISSING:
-                return default
-            raise self.fail(fpath, "is missing", fix=f"add {key!r} to {at or 'the top level'}")
-        value = obj[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.fail(fpath, f"is {value!r} ({type(value).__name__}), expected {names}",
-                            fix=f"write {fpath} as a JSON {names}")
-        return value
-
-    def positive_int(self, obj: Any, key: str, at: str) -> int:
-        value = self.get(obj, key, int, at)
-        if value <= 0:
-            raise self.fail(f"{at}.{key}" if at else key, f"is {value}, expected > 0",
-                            fix="use a positive integer")
-        return value
-
-    def int_pair(self, obj: Any, key: str, at: str) -> tuple[int, int]:
-        value = self.get(obj, key, list, at)
-        fpath = f"{at}.{key}" if at else key
-        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
-                                      for v in value):
-            raise self.fail(fpath, f"is {value!r}, expected two integers", fix="write [a, b]")
-        return value[0], value[1]
-
-    def choice(self, obj: Any, key: str, choices: tuple[str, ...], at: str) -> str:
-        value = self.get(obj, key, str, at)
-        if value not in choices:
-            raise self.fail(f"{at}.{key}", f"is {value!r}", fix=f"use one of {list(choices)}")
-        return value
 
     # -- the target ------------------------------------------------------------------------------
     def target(self, *, chips: int | None, sram_usable: int | None,
                options: Mapping[str, str]) -> Target:
         raw = self.raw
-        fmt = self.get(raw, "format", str, "")
+        fmt = self.field(raw, "format", str, "")
         if fmt != FORMAT:
             raise self.fail("format", f"is {fmt!r}", fix=f"this loader reads {FORMAT!r}")
-        name = self.get(raw, "name", str, "")
+        name = self.field(raw, "name", str, "")
         chosen = self.options(options)
-        board = self.get(raw, "board", dict, "")
+        board = self.field(raw, "board", dict, "")
         per_board = self.positive_int(board, "chips", "board")
         grid = self.int_pair(board, "grid", "board")
         if grid[0] * grid[1] != per_board or min(grid) <= 0:
             raise self.fail("board.grid", f"{list(grid)} does not hold {per_board} chips",
                             fix="make the grid's columns x rows equal board.chips")
-        routing = self.get(raw, "routing", dict, "")
+        routing = self.field(raw, "routing", dict, "")
         hop_range = self.int_pair(routing, "hop_range", "routing")
         if not hop_range[0] <= 0 <= hop_range[1]:
             raise self.fail("routing.hop_range", f"{list(hop_range)} excludes 0",
@@ -420,7 +373,7 @@ class _Reader:
                                   fix="ask for at least one chip")
             n_chips = chips
         self.check_grid(name, n_chips, per_board, grid, hop_range, from_option=chips is not None)
-        sram = self.get(raw, "sram", dict, "")
+        sram = self.field(raw, "sram", dict, "")
         entries = self.positive_int(sram, "entries", "sram")
         usable = self.positive_int(sram, "usable", "sram")
         if sram_usable is not None:
@@ -435,12 +388,12 @@ class _Reader:
         biases = self.biases(chosen, scales)
         by_role = {b.role: b for b in biases if b.role is not None}
         weights = self.weights()
-        spike = self.get(raw, "spike_threshold", dict, "")
-        adjustable = self.get(spike, "adjustable", bool, "spike_threshold")
+        spike = self.field(raw, "spike_threshold", dict, "")
+        adjustable = self.field(spike, "adjustable", bool, "spike_threshold")
         self.check_roles(types, by_role, weights, adjustable)
         return Target(
             name=name,
-            description=self.get(raw, "description", str, "", default=""),
+            description=self.field(raw, "description", str, "", default=""),
             path=self.path,
             chips=n_chips,
             chips_per_board=per_board,
@@ -492,7 +445,7 @@ class _Reader:
         return grid
 
     def options(self, given: Mapping[str, str]) -> dict[str, str]:
-        declared = self.get(self.raw, "options", dict, "", default={})
+        declared = self.field(self.raw, "options", dict, "", default={})
         unknown = sorted(set(given) - set(declared))
         if unknown:
             raise TargetError(f"unknown target option(s) {unknown}", where=str(self.path),
@@ -500,8 +453,8 @@ class _Reader:
         chosen = {}
         for key, spec in declared.items():
             at = f"options.{key}"
-            choices = tuple(self.get(spec, "choices", list, at))
-            default = self.get(spec, "default", str, at)
+            choices = tuple(self.field(spec, "choices", list, at))
+            default = self.field(spec, "default", str, at)
             if default not in choices:
                 raise self.fail(f"{at}.default", f"{default!r} is not among {list(choices)}",
                                 fix="make the default one of the choices")
@@ -513,28 +466,28 @@ class _Reader:
         return chosen
 
     def synapse_types(self, chosen: Mapping[str, str]) -> tuple[SynapseType, ...]:
-        items = self.get(self.raw, "synapse_types", list, "")
+        items = self.field(self.raw, "synapse_types", list, "")
         if not items:
             raise self.fail("synapse_types", "is empty", fix="list at least one synapse type")
         shunting_choice = chosen.get("shunting_type")
         out = []
         for i, item in enumerate(items):
             at = f"synapse_types[{i}]"
-            name = self.get(item, "name", str, at)
+            name = self.field(item, "name", str, at)
             sign = self.choice(item, "sign", SIGNS, at)
             if shunting_choice is not None:
                 shunting = name == shunting_choice
             elif sign == "excitatory":
-                shunting = self.get(item, "shunting", bool, at, default=False)
+                shunting = self.field(item, "shunting", bool, at, default=False)
             else:
-                shunting = self.get(item, "shunting", bool, at)
-            speed = self.get(item, "speed", (str, type(None)), at, default=None)
+                shunting = self.field(item, "shunting", bool, at)
+            speed = self.field(item, "speed", (str, type(None)), at, default=None)
             if speed is not None and speed not in SPEEDS:
                 raise self.fail(f"{at}.speed", f"is {speed!r}", fix=f"use one of {list(SPEEDS)}")
-            cap = self.get(item, "capacitance_F", float, at)
+            cap = self.field(item, "capacitance_F", float, at)
             if not cap > 0:
                 raise self.fail(f"{at}.capacitance_F", f"is {cap}", fix="use a positive value")
-            out.append(SynapseType(name=name, code=self.get(item, "code", int, at), sign=sign,
+            out.append(SynapseType(name=name, code=self.field(item, "code", int, at), sign=sign,
                                    shunting=shunting and sign == "inhibitory", speed=speed,
                                    capacitance=float(cap)))
         for attr in ("name", "code"):
@@ -552,7 +505,7 @@ class _Reader:
     def generator(self) -> tuple[BiasGenerator, Mapping[str, float] | None]:
         """The generator and, for a measured table, its per-bias scale factors."""
         at = "bias_generator"
-        spec = self.get(self.raw, at, dict, "")
+        spec = self.field(self.raw, at, dict, "")
         c_lo, c_hi = self.int_pair(spec, "coarse", at)
         f_lo, f_hi = self.int_pair(spec, "fine", at)
         if c_lo != 0 or f_lo != 0 or c_hi < 0 or f_hi <= 0:
@@ -560,7 +513,7 @@ class _Reader:
                             fix="ranges start at 0 and the fine range is not empty")
         formula = self.choice(spec, "formula", ("base_times_fine", "table"), at)
         if formula == "base_times_fine":
-            base = self.get(spec, "base_A", list, at)
+            base = self.field(spec, "base_A", list, at)
             if len(base) != c_hi + 1 or not all(isinstance(b, (int, float)) for b in base):
                 raise self.fail(f"{at}.base_A", f"has {len(base)} entries",
                                 fix=f"give one number per coarse value ({c_hi + 1})")
@@ -568,7 +521,7 @@ class _Reader:
             tables, scales = {"N": table, "P": table}, None
         else:
             tables, scales = self.measured_tables(spec, c_hi, f_hi)
-        dip = float(self.get(spec, "fine_dip_tolerance", float, at, default=0.0))
+        dip = float(self.field(spec, "fine_dip_tolerance", float, at, default=0.0))
         for transistor, table in tables.items():
             self.check_table(table, f"{at} table {transistor}", dip)
             table.setflags(write=False)
@@ -577,17 +530,13 @@ class _Reader:
 
     def measured_tables(self, spec: Any, c_hi: int, f_hi: int
                         ) -> tuple[dict[str, np.ndarray], Mapping[str, float]]:
-        path = self.path.parent / self.get(spec, "table_file", str, "bias_generator")
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise self.fail("bias_generator.table_file", f"cannot be read ({exc})",
-                            fix="point table_file at the bias table JSON beside the target"
-                            ) from None
-        currents = self.get(data, "current_A", dict, "table_file")
+        path = self.path.parent / self.field(spec, "table_file", str, "bias_generator")
+        data = parse_json(_read(path, "the bias table (bias_generator.table_file)"), str(path),
+                          TargetError)
+        currents = self.field(data, "current_A", dict, "table_file")
         tables = {}
         for transistor in ("N", "P"):
-            rows = self.get(currents, transistor, dict, "table_file.current_A")
+            rows = self.field(currents, transistor, dict, "table_file.current_A")
             try:
                 table = np.array([rows[str(c)] for c in range(c_hi + 1)], dtype=float)
             except (KeyError, ValueError, TypeError):
@@ -597,7 +546,7 @@ class _Reader:
                                 f"is not {c_hi + 1} rows of {f_hi + 1} numbers",
                                 fix="give one row per coarse value, one number per fine value")
             tables[transistor] = table
-        return tables, self.get(data, "scale_factor", dict, "table_file")
+        return tables, self.field(data, "scale_factor", dict, "table_file")
 
     def check_table(self, table: np.ndarray, at: str, dip: float) -> None:
         if not np.all(np.isfinite(table)) or np.any(table < 0):
@@ -620,11 +569,11 @@ class _Reader:
 
     def biases(self, chosen: Mapping[str, str], scales: Mapping[str, float] | None
                ) -> tuple[BiasSpec, ...]:
-        items = self.get(self.raw, "biases", list, "")
+        items = self.field(self.raw, "biases", list, "")
         out = []
         for i, item in enumerate(items):
             at = f"biases[{i}]"
-            template = self.get(item, "name", str, at)
+            template = self.field(item, "name", str, at)
             try:
                 name = template.format(**chosen)
             except KeyError as exc:
@@ -634,11 +583,11 @@ class _Reader:
             if name[-2:] in ("_N", "_P") and name[-1] != transistor:
                 raise self.fail(f"{at}.type", f"is {transistor} but {name} ends in {name[-2:]}",
                                 fix="make the type match the name's _N/_P suffix")
-            role = self.get(item, "role", (str, type(None)), at, default=None)
+            role = self.field(item, "role", (str, type(None)), at, default=None)
             if scales is None:
                 scale = 1.0
             else:
-                key = self.get(item, "scale_key", str, at, default=template)
+                key = self.field(item, "scale_key", str, at, default=template)
                 if key not in scales:
                     raise self.fail(f"{at}", f"{key} has no scale factor in the bias table",
                                     fix="add it to scale_factor or set scale_key")
@@ -654,9 +603,9 @@ class _Reader:
 
     def weights(self) -> WeightScheme:
         at = "weights"
-        spec = self.get(self.raw, at, dict, "")
+        spec = self.field(self.raw, at, dict, "")
         scheme = self.choice(spec, "scheme", WEIGHT_SCHEMES, at)
-        repeats = self.get(spec, "repeats_add", bool, at)
+        repeats = self.field(spec, "repeats_add", bool, at)
         if scheme == "base_sum":
             bases = self.positive_int(spec, "bases", at)
             bits = self.positive_int(spec, "mask_bits", at)
@@ -668,32 +617,32 @@ class _Reader:
 
     def addressing(self) -> Addressing:
         at = "addressing"
-        spec = self.get(self.raw, at, dict, "")
+        spec = self.field(self.raw, at, dict, "")
         scheme = self.choice(spec, "scheme", ADDRESSING_SCHEMES, at)
         if scheme == "tag":
             return Addressing(scheme=scheme, tag_bits=self.positive_int(spec, "tag_bits", at),
                               tag_scope=self.choice(spec, "unique_per", ("receiving_core",), at),
                               core_bits=None, neuron_bits=None, virtual_core=False,
                               chip_id_in_cam=False, forbidden_sources=())
-        forbidden = self.get(spec, "forbidden_sources", list, at, default=[])
+        forbidden = self.field(spec, "forbidden_sources", list, at, default=[])
         if not all(isinstance(p, list) and len(p) == 2 for p in forbidden):
             raise self.fail(f"{at}.forbidden_sources", f"is {forbidden!r}",
                             fix="list [core, neuron] pairs")
         return Addressing(scheme=scheme, tag_bits=None, tag_scope=None,
                           core_bits=self.positive_int(spec, "core_bits", at),
                           neuron_bits=self.positive_int(spec, "neuron_bits", at),
-                          virtual_core=self.get(spec, "virtual_core", bool, at),
-                          chip_id_in_cam=self.get(spec, "chip_id_in_cam", bool, at),
+                          virtual_core=self.field(spec, "virtual_core", bool, at),
+                          chip_id_in_cam=self.field(spec, "chip_id_in_cam", bool, at),
                           forbidden_sources=tuple((int(c), int(n)) for c, n in forbidden))
 
     def circuit(self) -> CircuitConstants:
         at = "circuit"
-        spec = self.get(self.raw, at, dict, "")
-        values = {k: float(self.get(spec, k, float, at))
+        spec = self.field(self.raw, at, dict, "")
+        values = {k: float(self.field(spec, k, float, at))
                   for k in ("U_T", "kappa_n", "kappa_p", "I_0", "V_th")}
-        caps = self.get(spec, "capacitance_F", dict, at)
+        caps = self.field(spec, "capacitance_F", dict, at)
         for key in ("mem", "ref", "pulse"):
-            self.get(caps, key, float, f"{at}.capacitance_F")
+            self.field(caps, key, float, f"{at}.capacitance_F")
         bad = [k for k, v in {**values, **caps}.items()
                if not (isinstance(v, (int, float)) and v > 0)]
         if bad:
@@ -703,7 +652,7 @@ class _Reader:
 
     def energy(self) -> dict[str, EnergyFigure]:
         """The target's figures; the ones the block leaves out (or a missing block) are unknown."""
-        given = self.energy_figures(self.get(self.raw, "energy", dict, "", default={}), "energy")
+        given = self.energy_figures(self.field(self.raw, "energy", dict, "", default={}), "energy")
         unknown = EnergyFigure(None, "", "not given in the target file")
         return {name: given.get(name, replace(unknown, unit=unit))
                 for name, unit in ENERGY_FIGURES.items()}
@@ -722,16 +671,16 @@ class _Reader:
             if name not in block:
                 continue
             fpath = f"{at}.{name}" if at else name
-            item = self.get(block, name, dict, at)
-            value = self.get(item, "value", (float, type(None)), fpath)
+            item = self.field(block, name, dict, at)
+            value = self.field(item, "value", (float, type(None)), fpath)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise self.fail(f"{fpath}.value", f"is {value!r}",
                                 fix="use a finite number >= 0, or null when no figure is known")
-            given_unit = self.get(item, "unit", str, fpath)
+            given_unit = self.field(item, "unit", str, fpath)
             if given_unit != unit:
                 raise self.fail(f"{fpath}.unit", f"is {given_unit!r}, expected {unit!r}",
                                 fix=f"give {name} in {unit} (SI, no prefix)")
-            source = self.get(item, "source", str, fpath)
+            source = self.field(item, "source", str, fpath)
             if not source.strip():
                 raise self.fail(f"{fpath}.source", "is empty",
                                 fix=f"cite where the figure comes from, or start with "

@@ -75,7 +75,7 @@ class Compiled:
     def files(self) -> dict[str, str]:
         """File name -> content of everything :meth:`save` writes."""
         from neurocc.backends import emitter_for
-        from neurocc.backends.config_json import ConfigMeta
+        from neurocc.backends.config.meta import ConfigMeta
         from neurocc.frontend.ncl.text_format import format_network
 
         c = self.compilation
@@ -109,7 +109,7 @@ class Compiled:
     def to_samna(self, config: Any = None) -> Any:
         """Fill a samna configuration object (needs the vendor's samna; see the backends)."""
         from neurocc.backends import emitter_for
-        from neurocc.backends.config_json import ConfigMeta, Deployment
+        from neurocc.backends.config.meta import ConfigMeta, Deployment
         c = self.compilation
         deployment = Deployment(c.tables, ConfigMeta.from_network(c.network, c.options.circuit))
         return emitter_for(c.target).to_samna(deployment, c.target, config)
@@ -149,7 +149,7 @@ class CompiledFolder:
 def read_compiled(outdir: str | Path) -> CompiledFolder:
     """Read a folder written by :meth:`Compiled.save` (config, report, source network)."""
     from neurocc.backends import emitter_for
-    from neurocc.backends.config_json import parse, read_text
+    from neurocc.backends.config.text import parse, read_text
     from neurocc.backends.target import load_target
     from neurocc.frontend.ncl.text_format import read_text as read_network
 

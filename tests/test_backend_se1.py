@@ -9,7 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from neurocc.backends.config_json import ConfigMeta, tables_equal
+from neurocc.backends.config.canonical import tables_equal
+from neurocc.backends.config.meta import ConfigMeta
 from neurocc.backends.dynapse1 import caer, cortexcontrol
 from neurocc.backends.dynapse1 import config as se1
 from neurocc.backends.dynapse1 import samna as se1_samna

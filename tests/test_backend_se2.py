@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from neurocc.backends import emitter_for
-from neurocc.backends.config_json import ConfigMeta, ProjectionRecord, tables_equal
+from neurocc.backends.config.canonical import tables_equal
+from neurocc.backends.config.meta import ConfigMeta, ProjectionRecord
 from neurocc.backends.dynapse2 import config as se2
 from neurocc.backends.dynapse2 import samna as se2_samna
 from neurocc.backends.target import load_target

@@ -140,7 +140,7 @@ def test_override_file_reads_the_figures_it_names(tmp_path):
     ({"E_sin": {"value": 1, "unit": "J", "source": "s"}}, "unknown figure"),
     ({"E_syn": {"value": 1, "unit": "W", "source": "s"}}, "E_syn.unit"),
     ({"E_syn": {"value": -1, "unit": "J", "source": "s"}}, "E_syn.value"),
-    ('{"E_syn": {"value": NaN, "unit": "J", "source": "s"}}', "E_syn.value"),
+    ('{"E_syn": {"value": NaN, "unit": "J", "source": "s"}}', "NaN is not a valid JSON number"),
     ({"E_syn": {"value": "1e-9", "unit": "J", "source": "s"}}, "E_syn.value"),
     ({"E_syn": {"unit": "J", "source": "s"}}, "E_syn.value"),
     ({"E_syn": {"value": 1, "unit": "J", "source": " "}}, "E_syn.source"),

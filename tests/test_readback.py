@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from neurocc.backends.config_json import ConfigMeta, ProjectionRecord
+from neurocc.backends.config.meta import ConfigMeta, ProjectionRecord
 from neurocc.backends.dynapse1 import config as se1
 from neurocc.backends.dynapse2 import config as se2
 from neurocc.backends.readback import tables_to_network

@@ -192,13 +192,13 @@ def test_a_copied_file_loads_by_path(tmp_path):
 def test_missing_field(tmp_path):
     path, data = _copy(tmp_path, "dynapse1")
     del data["cam_per_neuron"]
-    _fails(path, data, "'cam_per_neuron'", "is missing")
+    _fails(path, data, "cam_per_neuron: ", "is missing")
 
 
 def test_wrong_type(tmp_path):
     path, data = _copy(tmp_path, "dynapse1")
     data["neurons_per_core"] = "256"
-    _fails(path, data, "'neurons_per_core'", "expected int")
+    _fails(path, data, "neurons_per_core: ", "expected int")
     path, data = _copy(tmp_path, "dynapse1")
     data["synapse_types"][2]["code"] = 1.5
     _fails(path, data, "synapse_types[2].code", "expected int")
@@ -222,7 +222,7 @@ def test_table_not_monotonic_in_fine(tmp_path):
 def test_chips_beyond_the_grid_in_the_file(tmp_path):
     path, data = _copy(tmp_path, "dynapse1")
     data["chips"] = 20
-    _fails(path, data, "'chips'", "at most 16 chips")
+    _fails(path, data, "chips: ", "at most 16 chips")
 
 
 def test_duplicate_codes_and_missing_roles(tmp_path):

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurocc.backends.config_json import check_tables, read_text, write_text
+from neurocc.backends.config.encode import check_tables
+from neurocc.backends.config.text import read_text, write_text
 from neurocc.backends.target import Target
 from neurocc.compiler.errors import ConfigError
 from neurocc.compiler.tables import CoreConfig, RoutingTables

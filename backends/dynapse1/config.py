@@ -23,7 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from neurocc.backends.config_json import (Codec, JsonConfig, Reader, Unrepresentable, child)
+from neurocc.backends.config.codec import Codec, Unrepresentable
+from neurocc.backends.config.format import JsonConfig
+from neurocc.backends.json_fields import Fields, child
 from neurocc.backends.target import Target
 
 FORMAT = "neurocc-dynapse1-config"
@@ -59,7 +61,7 @@ class Dynapse1Codec(Codec):
         return {"listen_core_id": key // self.npc, "listen_neuron_id": key % self.npc,
                 "syn_type": self.type_names[syn_type]}
 
-    def read_synapse(self, r: Reader, obj: Any, path: str) -> tuple[int, int, int]:
+    def read_synapse(self, r: Fields, obj: Any, path: str) -> tuple[int, int, int]:
         syn = r.obj(obj, path, ("listen_core_id", "listen_neuron_id", "syn_type"))
         core = r.int(syn["listen_core_id"], child(path, "listen_core_id"), 0, self.cores_max)
         neuron = r.int(syn["listen_neuron_id"], child(path, "listen_neuron_id"), 0,
@@ -90,7 +92,7 @@ class Dynapse1Codec(Codec):
         return {"target_chip_id": dest_chip, "in_use": True, "virtual_core_id": key // self.npc,
                 "core_mask": cores, "sx": sx, "dx": dx, "sy": sy, "dy": dy}
 
-    def read_destination(self, r: Reader, obj: Any, path: str, chip: int,
+    def read_destination(self, r: Fields, obj: Any, path: str, chip: int,
                          slot: int) -> tuple[int, int, int]:
         fields = ("target_chip_id", "in_use", "virtual_core_id", "core_mask", "sx", "dx", "sy",
                   "dy")
@@ -120,7 +122,7 @@ class Dynapse1Codec(Codec):
         return {"target_chip_id": dest_chip, "core_mask": cores,
                 "virtual_core_id": key // self.npc, "neuron_id": key % self.npc}
 
-    def read_input_destination(self, r: Reader, obj: Any, path: str) -> tuple[int, int, int]:
+    def read_input_destination(self, r: Fields, obj: Any, path: str) -> tuple[int, int, int]:
         dest = r.obj(obj, path, ("target_chip_id", "core_mask", "virtual_core_id", "neuron_id"))
         target = r.int(dest["target_chip_id"], child(path, "target_chip_id"), 0,
                        self.target.chips - 1)
@@ -130,10 +132,10 @@ class Dynapse1Codec(Codec):
         return vcore * self.npc + neuron, target, self._mask(r, dest["core_mask"],
                                                              child(path, "core_mask"))
 
-    def _mask(self, r: Reader, value: Any, path: str) -> int:
+    def _mask(self, r: Fields, value: Any, path: str) -> int:
         return r.int(value, path, 1, 2 ** self.cpc - 1)
 
-    def _check_address(self, r: Reader, core: int, neuron: int, path: str) -> None:
+    def _check_address(self, r: Fields, core: int, neuron: int, path: str) -> None:
         if (core, neuron) in self.forbidden:
             raise r.fail(path, f"address (core {core}, neuron {neuron}) is what empty CAM entries "
                                f"hold: no event may carry it",

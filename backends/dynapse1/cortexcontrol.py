@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from neurocc.backends.config_json import read_text, write_text
+from neurocc.backends.config.text import read_text, write_text
 from neurocc.backends.target import Target
 from neurocc.compiler.errors import ConfigError, TargetError
 from neurocc.compiler.tables import RoutingTables

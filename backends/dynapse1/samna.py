@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neurocc.backends.config_json import Deployment
+from neurocc.backends.config.meta import Deployment
 from neurocc.backends.dynapse1.config import CONFIG
 from neurocc.backends.dynapse2.samna import SamnaSpelling, fill_configuration, require_samna
 from neurocc.backends.target import Target

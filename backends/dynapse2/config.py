@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from neurocc.backends.config_json import (Codec, JsonConfig, Reader, Unrepresentable, child,
-                                          mask_bools)
+from neurocc.backends.config.codec import Codec, Unrepresentable, mask_bools
+from neurocc.backends.config.format import JsonConfig
+from neurocc.backends.json_fields import Fields, child
 from neurocc.backends.target import Target
 
 FORMAT = "neurocc-dynapse2-config"
@@ -54,7 +55,7 @@ class Dynapse2Codec(Codec):
         return {"tag": key, "dendrite": self.type_names[syn_type],
                 "weight": list(self.weights[code])}
 
-    def read_synapse(self, r: Reader, obj: Any, path: str) -> tuple[int, int, int]:
+    def read_synapse(self, r: Fields, obj: Any, path: str) -> tuple[int, int, int]:
         syn = r.obj(obj, path, ("tag", "dendrite", "weight"), UNUSED_SYNAPSE_FLAGS)
         for flag in UNUSED_SYNAPSE_FLAGS:
             if flag in syn and r.bool(syn[flag], child(path, flag)):
@@ -82,7 +83,7 @@ class Dynapse2Codec(Codec):
         x_hop, y_hop = self.target.hops(chip, dest_chip)
         return {"tag": key, "x_hop": x_hop, "y_hop": y_hop, "core": mask_bools(cores, self.cpc)}
 
-    def read_destination(self, r: Reader, obj: Any, path: str, chip: int,
+    def read_destination(self, r: Fields, obj: Any, path: str, chip: int,
                          slot: int) -> tuple[int, int, int]:
         dest = r.obj(obj, path, ("tag", "x_hop", "y_hop", "core"))
         tag = r.int(dest["tag"], child(path, "tag"), 0, self.tags - 1)
@@ -100,13 +101,13 @@ class Dynapse2Codec(Codec):
     def input_destination(self, key: int, dest_chip: int, cores: int) -> dict[str, Any]:
         return {"tag": key, "chip": dest_chip, "core": mask_bools(cores, self.cpc)}
 
-    def read_input_destination(self, r: Reader, obj: Any, path: str) -> tuple[int, int, int]:
+    def read_input_destination(self, r: Fields, obj: Any, path: str) -> tuple[int, int, int]:
         dest = r.obj(obj, path, ("tag", "chip", "core"))
         tag = r.int(dest["tag"], child(path, "tag"), 0, self.tags - 1)
         chip = r.int(dest["chip"], child(path, "chip"), 0, self.target.chips - 1)
         return tag, chip, self._cores(r, dest["core"], child(path, "core"))
 
-    def _cores(self, r: Reader, value: Any, path: str) -> int:
+    def _cores(self, r: Fields, value: Any, path: str) -> int:
         mask = r.bools(value, path, self.cpc)
         if mask == 0:
             raise r.fail(path, "selects no core: the entry reaches nothing",

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
-from neurocc.backends.config_json import Deployment
+from neurocc.backends.config.meta import Deployment
 from neurocc.backends.dynapse2.config import CONFIG
 from neurocc.backends.target import Target
 from neurocc.compiler.errors import NeuroccError

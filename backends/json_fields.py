@@ -1,0 +1,179 @@
+"""The one strict reader of neurocc's JSON files (targets, chip configurations, energy figures).
+
+:func:`parse_json` refuses what ``json.loads`` lets through silently (duplicate keys, NaN and
+infinities); :class:`Fields` checks the values of the parsed data. Every failure is one error of
+the caller's class (:class:`TargetError` for target files, :class:`ConfigError` for configs)
+that names the file, the JSON path of the culprit (``chips[0].cores[2].neurons[17].tag``) and
+the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+from neurocc.compiler.errors import NeuroccError
+
+_MISSING = object()
+
+
+def child(path: str, key: str | int) -> str:
+    """JSON path of a field (``a.b``) or list element (``a[3]``)."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def kind_of(value: Any) -> str:
+    """A value as an error message shows it: ``null``, ``'x' (str)``, ``list``."""
+    if value is None:
+        return "null"
+    return f"{value!r} ({type(value).__name__})" if not isinstance(value, (dict, list)) \
+        else type(value).__name__
+
+
+def parse_json(text: str, where: str, error: type[NeuroccError]) -> Any:
+    """Parse JSON; syntax errors, duplicate keys and NaN/Infinity become ``error``."""
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            keys = [k for k, _ in items]
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise error(f"duplicate key {dup!r} in one object", where=where,
+                        fix="write every field once")
+        return obj
+
+    def constant(name: str) -> Any:
+        raise error(f"{name} is not a valid JSON number", where=where,
+                    fix="write finite numbers only")
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                    where=where, fix="fix the JSON syntax (or regenerate the file)") from None
+
+
+class Fields:
+    """Typed access to parsed JSON; every failure names the JSON path and the fix."""
+
+    def __init__(self, where: str, error: type[NeuroccError]):
+        self.where = where
+        self.error = error
+
+    def fail(self, path: str, message: str, fix: str) -> NeuroccError:
+        return self.error(f"{path or '<root>'}: {message}", where=self.where, fix=fix)
+
+    # -- containers ------------------------------------------------------------------------------
+    def obj(self, value: Any, path: str, required: Iterable[str],
+            optional: Iterable[str] = ()) -> dict[str, Any]:
+        """An object with exactly the ``required`` keys and any of the ``optional`` ones."""
+        value = self.mapping(value, path)
+        required, optional = tuple(required), tuple(optional)
+        missing = [k for k in required if k not in value]
+        if missing:
+            raise self.fail(child(path, missing[0]), "is missing",
+                            fix=f"add {missing[0]!r} to {path or 'the top level'}")
+        known = set(required) | set(optional)
+        unknown = sorted(k for k in value if k not in known)
+        if unknown:
+            raise self.fail(child(path, unknown[0]), "is not a field of this format",
+                            fix=f"remove it; {path or 'the top level'} has the fields "
+                                f"{sorted(known)}")
+        return value
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        """An object, whatever its keys."""
+        if not isinstance(value, dict):
+            raise self.fail(path, f"is {kind_of(value)}, expected an object",
+                            fix="write it as a JSON object {...}")
+        return value
+
+    def list(self, value: Any, path: str, max_len: int | None = None, what: str = "entries",
+             fix: str = "") -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"is {kind_of(value)}, expected a list",
+                            fix="write it as a JSON list [...]")
+        if max_len is not None and len(value) > max_len:
+            raise self.fail(path, f"has {len(value)} {what}, the target allows {max_len}",
+                            fix=fix or f"use at most {max_len}")
+        return value
+
+    def field(self, obj: Any, key: str, kind: type | tuple[type, ...], at: str,
+              default: Any = _MISSING) -> Any:
+        """``obj[key]`` of JSON type ``kind`` (``float`` accepts integers; ``bool`` is never an
+        ``int``); ``default`` when the key is absent, if one is given."""
+        fpath = child(at, key)
+        obj = self.mapping(obj, at)
+        if key not in obj:
+            if default is not _MISSING:
+                return default
+            raise self.fail(fpath, "is missing", fix=f"add {key!r} to {at or 'the top level'}")
+        value = obj[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if not ok:
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise self.fail(fpath, f"is {kind_of(value)}, expected {names}",
+                            fix=f"write {fpath} as a JSON {names}")
+        return value
+
+    # -- scalars ---------------------------------------------------------------------------------
+    def int(self, value: Any, path: str, lo: int | None = None, hi: int | None = None) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(path, f"is {kind_of(value)}, expected an integer",
+                            fix="write a whole number")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            span = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise self.fail(path, f"{value} is outside {span}", fix=f"use a value in {span}")
+        return value
+
+    def positive_int(self, obj: Any, key: str, at: str) -> int:
+        return self.int(self.field(obj, key, int, at), child(at, key), lo=1)
+
+    def int_pair(self, obj: Any, key: str, at: str) -> tuple[int, int]:
+        value = self.field(obj, key, list, at)
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                      for v in value):
+            raise self.fail(child(at, key), f"is {value!r}, expected two integers",
+                            fix="write [a, b]")
+        return value[0], value[1]
+
+    def bool(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"is {kind_of(value)}, expected true or false",
+                            fix="write true or false")
+        return value
+
+    def str(self, value: Any, path: str, choices: Iterable[str] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"is {kind_of(value)}, expected a string",
+                            fix="write a string")
+        if choices is not None:
+            choices = list(choices)
+            if value not in choices:
+                raise self.fail(path, f"{value!r} is unknown", fix=f"use one of {choices}")
+        return value
+
+    def choice(self, obj: Any, key: str, choices: tuple[str, ...], at: str) -> str:
+        return self.str(self.field(obj, key, str, at), child(at, key), choices)
+
+    def number(self, value: Any, path: str, positive: bool = False) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                not math.isfinite(value):
+            raise self.fail(path, f"is {kind_of(value)}, expected a finite number",
+                            fix="write a number")
+        if positive and value <= 0:
+            raise self.fail(path, f"{value} is not positive", fix="write a number > 0")
+        return float(value)
+
+    def bools(self, value: Any, path: str, length: int) -> int:
+        """A list of ``length`` booleans as a bit mask (element k = bit k)."""
+        items = self.list(value, path)
+        if len(items) != length:
+            raise self.fail(path, f"has {len(items)} entries, expected {length}",
+                            fix=f"write {length} booleans")
+        return sum(1 << k for k, v in enumerate(items) if self.bool(v, child(path, k)))
