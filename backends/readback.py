@@ -182,17 +182,8 @@ def _weight_current(target: Target, tables: RoutingTables, currents: Mapping[str
                               fix="set the core's weight biases")
         return currents[role]
 
-    if target.weights.scheme == "base_sum":
-        out = np.zeros(codes.size)
-        for k in range(target.weights.bases):
-            bit = (codes >> k) & 1
-            if np.any(bit):
-                out = out + bit * need(f"I_w_base.{k}")
-        return out
-    per_type = np.zeros(len(tables.syn_types))
-    for t in np.unique(types).tolist():
-        per_type[t] = need(target.synapse_type(tables.syn_types[t]).weight_role)
-    return codes * per_type[types]
+    synapse_types = [target.synapse_type(name) for name in tables.syn_types]
+    return target.weights.entry_current(codes, types, synapse_types, lambda role, _: need(role))
 
 
 def _received_types(target: Target, tables: RoutingTables, types: np.ndarray) -> list[Any]:

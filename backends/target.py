@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -144,6 +144,57 @@ class WeightScheme:
     bases: int
     mask_bits: int
     repeats_add: bool
+
+    @property
+    def masked(self) -> bool:
+        """Codes are bit masks over the core's base weights (``base_sum``), not entry counts."""
+        return self.scheme == "base_sum"
+
+    @staticmethod
+    def base_role(k: int) -> str:
+        """The role of base weight current ``k`` (``base_sum``)."""
+        return f"I_w_base.{k}"
+
+    def code_limit(self, cam_per_neuron: int) -> int:
+        """Largest weight code of one synapse: a full mask, or every CAM entry of a neuron."""
+        return 2 ** self.mask_bits - 1 if self.masked else cam_per_neuron
+
+    def entry_code_limit(self) -> int:
+        """Largest code one CAM entry holds: a full mask, or 1 (one binary synapse)."""
+        return 2 ** self.mask_bits - 1 if self.masked else 1
+
+    def cam_entries(self, codes: np.ndarray, repeats: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(CAM entries each synapse occupies, the code each of those entries holds): ``repeats``
+        entries of the mask (none for mask 0), or ``code`` binary entries of code 1."""
+        codes = np.asarray(codes)
+        if self.masked:
+            return np.where(codes > 0, repeats, 0), codes
+        return codes, np.ones_like(codes)
+
+    def entry_current(self, codes: np.ndarray, types: np.ndarray,
+                      synapse_types: "tuple[SynapseType, ...] | list[SynapseType]",
+                      current: "Callable[[str, np.ndarray], Any]") -> np.ndarray:
+        """Weight current of CAM entries from their codes: the sum of the base currents a mask
+        selects, or the count times the weight current of the entry's synapse type.
+
+        ``types`` indexes ``synapse_types``; ``current(role, rows)`` gives the current of
+        ``role`` for the entries selected by the boolean array ``rows`` (a scalar or an array
+        over those rows).
+        """
+        codes, types = np.asarray(codes), np.asarray(types)
+        out = np.zeros(codes.size)
+        if self.masked:
+            for k in range(self.bases):
+                rows = ((codes >> k) & 1).astype(bool)
+                if rows.any():
+                    out[rows] += current(self.base_role(k), rows)
+            return out
+        for i, st in enumerate(synapse_types):
+            rows = types == i
+            if rows.any():
+                out[rows] = codes[rows] * current(st.weight_role, rows)
+        return out
 
 
 @dataclass(frozen=True)
@@ -693,9 +744,9 @@ class _Reader(Fields):
         needed = list(NEURON_ROLES) + (["I_spkthr"] if spike_adjustable else [])
         for st in types:
             needed += [st.tau_role, st.gain_role]
-            if weights.scheme == "count":
+            if not weights.masked:
                 needed.append(st.weight_role)
-        needed += [f"I_w_base.{k}" for k in range(weights.bases)]
+        needed += [weights.base_role(k) for k in range(weights.bases)]
         missing = [r for r in needed if r not in by_role]
         if missing:
             raise self.fail("biases", f"no bias realises {missing}",

@@ -277,7 +277,7 @@ def run_one(net: Network, options: PlacementOptions, check_tables: bool, seed: i
     row["bound"], row["gap"], row["method"] = pl.bound, pl.gap, pl.method
     if check_tables:
         t0 = time.perf_counter()
-        report = check(tables, target, expected_synapses(net, types, codes, "base_sum"),
+        report = check(tables, target, expected_synapses(net, types, codes, target.weights),
                        classes)
         row["check_ok"], row["check_seconds"] = report.ok, time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -321,7 +321,7 @@ def largest_on_4_chips(options: PlacementOptions, sizes: list[int]) -> int:
             tables = route(net, pl, target, types, codes)
         except NeuroccError:
             continue
-        if check(tables, target, expected_synapses(net, types, codes, "base_sum")).ok:
+        if check(tables, target, expected_synapses(net, types, codes, target.weights)).ok:
             best = max(best, n)
     return best
 

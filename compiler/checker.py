@@ -27,6 +27,8 @@ from .placement.resources import Resources, as_resources
 from .tables import RoutingTables, delivered_synapses
 
 if TYPE_CHECKING:
+    from neurocc.backends.target import WeightScheme
+
     from .compilation import Compilation
 
 #: Problems listed in a report's summary before "...".
@@ -42,7 +44,7 @@ class ExpectedSynapses:
     count: np.ndarray
 
 
-def expected_synapses(net: Network, synapse_types, weight_codes, weight_scheme: str,
+def expected_synapses(net: Network, synapse_types, weight_codes, weight_scheme: WeightScheme,
                       repeats=None) -> ExpectedSynapses:
     """The CAM entries the quantized IR asks for, from per-synapse arrays (per projection, in
     the order of its non-zero weights, or one array over the projections in order).
@@ -69,8 +71,7 @@ def expected_synapses(net: Network, synapse_types, weight_codes, weight_scheme: 
     types = _flat(synapse_types, names, sizes)
     codes = _flat(weight_codes, names, sizes)
     reps = np.ones_like(codes) if repeats is None else _flat(repeats, names, sizes)
-    count, code = (codes, np.ones_like(codes)) if weight_scheme == "count" else (
-        np.where(codes > 0, reps, 0), codes)
+    count, code = weight_scheme.cam_entries(codes, reps)
     cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
     keep = count > 0
     return ExpectedSynapses(cat(pres)[keep], cat(posts)[keep], types[keep], code[keep],
@@ -192,10 +193,10 @@ def _limits(tables: RoutingTables, res: Resources, hw_to_ir: np.ndarray,
                  f"{res.cam_per_neuron} CAM entries (hw {int(over[0])}: {int(per_post[over[0]])})")
     if np.any((tables.cam_type < 0) | (tables.cam_type >= len(res.syn_types))):
         v.append(f"CAM synapse types outside 0..{len(res.syn_types) - 1}")
-    top = 2 ** res.weight_bits - 1 if res.weight_scheme == "base_sum" else 1
+    top = res.weights.entry_code_limit()
     low = 1
     if np.any((tables.cam_code < low) | (tables.cam_code > top)):
-        v.append(f"CAM weight codes outside {low}..{top} ({res.weight_scheme} weights)")
+        v.append(f"CAM weight codes outside {low}..{top} ({res.weights.scheme} weights)")
     for name, keys in (("CAM", tables.cam_key), ("SRAM", tables.sram_key)):
         if np.any((keys < 0) | (keys >= res.key_count)):
             v.append(f"{name} keys outside 0..{res.key_count - 1}")
@@ -274,8 +275,7 @@ def _classes(tables: RoutingTables, neuron_class: np.ndarray, report: CheckRepor
 def run(c: Compilation) -> Compilation:
     """Pass ``checker``: what the tables deliver must be exactly the quantized network."""
     w = c.weights
-    expected = expected_synapses(c.network, w.syn_type, w.code, c.target.weights.scheme,
-                                 w.repeats)
+    expected = expected_synapses(c.network, w.syn_type, w.code, c.target.weights, w.repeats)
     report = check(c.tables, c.target, expected, c.classes.class_of)
     report.raise_if_failed()
     return replace(c, check=report)

@@ -56,10 +56,7 @@ def route(net: Network, placement: Placement, target, synapse_types, weight_code
     reps = np.ones(syn.size, dtype=np.int64) if repeats is None else per_synapse(
         repeats, syn, "repeat counts")
     _check_codes(types, codes, reps, res)
-    if res.weight_scheme == "count":
-        rows, written = codes, np.ones_like(codes)
-    else:
-        rows, written = np.where(codes > 0, reps, 0), codes
+    rows, written = res.weights.cam_entries(codes, reps)
     keep = rows > 0
     pre, post = syn.pre[keep], syn.post[keep]
     n = index.n_neurons
@@ -92,9 +89,9 @@ def _check_codes(types, codes, reps, res: Resources) -> None:
     if types.size and (types.min() < 0 or types.max() >= len(res.syn_types)):
         raise InvalidModelError(f"synapse type ids must be in 0..{len(res.syn_types) - 1} "
                                 f"({', '.join(res.syn_types)})", where=f"target {res.name}")
-    top = 2 ** res.weight_bits - 1 if res.weight_scheme == "base_sum" else res.cam_per_neuron
+    top = res.weights.code_limit(res.cam_per_neuron)
     if codes.size and (codes.min() < 0 or codes.max() > top):
-        raise InvalidModelError(f"weight codes must be in 0..{top} for {res.weight_scheme} "
+        raise InvalidModelError(f"weight codes must be in 0..{top} for {res.weights.scheme} "
                                 f"weights", where=f"target {res.name}")
     if reps.size and reps.min() < 0:
         raise InvalidModelError("repeat counts must be >= 0", where=f"target {res.name}")

@@ -235,22 +235,13 @@ def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot:
                      code: np.ndarray, post_core: np.ndarray) -> np.ndarray:
     """Weight current of every delivered synapse, per the target's weight scheme."""
     scheme = target.weights
-    if scheme.scheme == "base_sum":
-        if np.any((code < 0) | (code >= 2 ** scheme.mask_bits)):
-            bad = code[(code < 0) | (code >= 2 ** scheme.mask_bits)][0]
-            raise ConfigError(f"CAM weight mask {int(bad)} does not fit {scheme.mask_bits} bits",
-                              where="routing tables", fix="masks select among the base weights")
-        weight = np.zeros(code.size)
-        for k in range(scheme.bases):
-            bit = (code >> k) & 1
-            weight += bit * per_core.neuron_values(f"I_w_base.{k}", post_core)
-        return weight
+    if scheme.masked and np.any(code >= 2 ** scheme.mask_bits):
+        bad = code[code >= 2 ** scheme.mask_bits][0]
+        raise ConfigError(f"CAM weight mask {int(bad)} does not fit {scheme.mask_bits} bits",
+                          where="routing tables", fix="masks select among the base weights")
     if np.any(code < 0):
-        raise ConfigError(f"CAM weight count {int(code[code < 0][0])} is negative",
-                          where="routing tables", fix="counts are >= 0")
-    weight = np.zeros(code.size)
-    for i, st in enumerate(types):
-        sel = slot == i
-        weight[sel] = code[sel] * per_core.neuron_values(st.weight_role, post_core[sel])
-    return weight
+        raise ConfigError(f"CAM weight code {int(code[code < 0][0])} is negative",
+                          where="routing tables", fix="codes are >= 0")
+    return scheme.entry_current(code, slot, types,
+                                lambda role, rows: per_core.neuron_values(role, post_core[rows]))
 

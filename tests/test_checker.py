@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from neurocc.backends.target import load_target
+from neurocc.backends.target import WeightScheme, load_target
 from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import ConfigError
 from neurocc.compiler.placement.resources import as_resources
@@ -35,7 +35,7 @@ def small_case(target_name: str):
         np.array([1, 2, 3, 1, 2, 3, 1, 2])
     assert codes.size == n_syn
     tables = route(net, pl, target, types, codes)
-    expected = expected_synapses(net, types, codes, as_resources(target).weight_scheme)
+    expected = expected_synapses(net, types, codes, as_resources(target).weights)
     return target, tables, expected, pl.neuron_class
 
 
@@ -53,10 +53,12 @@ def test_correct_tables_pass(case):
 
 def test_expected_synapses_expand_counts_and_repeats():
     net = make_net([("h", 1)], [("x", "h", np.ones((1, 3)))], inputs=[("x", 3)])
-    e = expected_synapses(net, np.zeros(3, int), np.array([3, 0, 1]), "count")
+    e = expected_synapses(net, np.zeros(3, int), np.array([3, 0, 1]),
+                          WeightScheme("count", 0, 0, True))
     assert sorted(zip(e.pre.tolist(), e.code.tolist(), e.count.tolist())) == [(-3, 1, 1),
                                                                               (-1, 1, 3)]
-    e = expected_synapses(net, np.zeros(3, int), np.array([7, 0, 2]), "base_sum",
+    e = expected_synapses(net, np.zeros(3, int), np.array([7, 0, 2]),
+                          WeightScheme("base_sum", 4, 4, True),
                           repeats=np.array([2, 5, 1]))
     assert sorted(zip(e.pre.tolist(), e.code.tolist(), e.count.tolist())) == [(-3, 2, 1),
                                                                               (-1, 7, 2)]

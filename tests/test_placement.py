@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from neurocc.backends.target import load_target
 from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.ir import Network, Projection, make_population
+from neurocc.backends.target import WeightScheme
 from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.solver import lns
 from neurocc.compiler.placement.problem import build_problem, rates_from_simulation, synapse_list
@@ -48,7 +49,7 @@ def toy_resources(chips=1, cores=4, npc=4, cam=64, sram=4, keys=2048, grid=None)
     return Resources(name="toy", chips=chips, chip_xy=xy, cores_per_chip=cores,
                      neurons_per_core=npc, cam_per_neuron=cam, sram_per_neuron=sram,
                      addressing="tag", key_count=keys, hop_range=(-7, 7),
-                     syn_types=("exc", "inh"), weight_scheme="base_sum", weight_bits=4,
+                     syn_types=("exc", "inh"), weights=WeightScheme("base_sum", 4, 4, True),
                      sram_entries=sram)
 
 

@@ -31,7 +31,7 @@ def route_and_check(net, pl, target, codes=None, repeats=None):
     types = np.zeros(syn.size, dtype=np.int64)
     codes = np.ones(syn.size, dtype=np.int64) if codes is None else codes
     tables = route(net, pl, target, types, codes, repeats)
-    scheme = as_resources(target).weight_scheme
+    scheme = as_resources(target).weights
     report = check(tables, target, expected_synapses(net, types, codes, scheme, repeats),
                    pl.neuron_class)
     assert report.ok, report.summary()

@@ -7,11 +7,14 @@ only place that knows how the target object spells them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import TargetError
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target, WeightScheme
 
 ADDRESSING = ("tag", "core_neuron")
 
@@ -37,8 +40,7 @@ class Resources:
     key_count: int
     hop_range: tuple[int, int]  # lowest and highest relative hop on each axis
     syn_types: tuple[str, ...]
-    weight_scheme: str
-    weight_bits: int = 0  # mask bits of a base_sum weight code
+    weights: WeightScheme
     sram_entries: int = 0  # physical SRAM entries (>= sram_per_neuron)
     chips_per_board: int = 0  # 0: one board holds every chip
     virtual_cores: int = 0
@@ -83,12 +85,12 @@ class Resources:
         return ((d >= lo) & (d <= hi)).all(axis=2)
 
     @staticmethod
-    def from_target(target: Any) -> "Resources":
+    def from_target(target: Target) -> "Resources":
         """Read the numbers from a ``backends.target.Target``."""
         return _from_target(target)
 
 
-def _from_target(target: Any) -> Resources:
+def _from_target(target: Target) -> Resources:
     addr = target.addressing
     if addr.scheme == "tag":
         key_count, virtual, forbidden_keys = addr.tags, 0, ()
@@ -110,8 +112,7 @@ def _from_target(target: Any) -> Resources:
         key_count=key_count,
         hop_range=tuple(target.hop_range),
         syn_types=tuple(t.name for t in target.synapse_types),
-        weight_scheme=target.weights.scheme,
-        weight_bits=target.weights.mask_bits,
+        weights=target.weights,
         sram_entries=target.sram_per_neuron,
         chips_per_board=target.chips_per_board,
         virtual_cores=virtual,
@@ -120,6 +121,6 @@ def _from_target(target: Any) -> Resources:
     )
 
 
-def as_resources(target: Any) -> Resources:
+def as_resources(target: Target | Resources) -> Resources:
     """Accept either a loaded ``Target`` or ready ``Resources``."""
     return target if isinstance(target, Resources) else Resources.from_target(target)

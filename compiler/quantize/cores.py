@@ -29,7 +29,7 @@ from ..biasgen import BiasChoice, assign_roles
 from ..circuits import CircuitMap, current_per_unit_weight
 from ..classes import ParameterClasses
 from ..errors import CapacityError
-from .base_sum import quantize_base_sum, subset_bits
+from .base_sum import quantize_base_sum
 from .count import quantize_count
 
 
@@ -113,7 +113,6 @@ def quantize_cores(cmap: CircuitMap, classes: ParameterClasses, core_of: np.ndar
     """Quantize and realise the weights of every core that ``core_of`` (per neuron) uses."""
     per_class = class_currents(cmap, classes)
     syn = _gather(cmap, classes, per_class, target)
-    scheme = target.weights.scheme
     code = np.zeros(syn.iw.size, dtype=np.int64)
     repeats = np.ones(syn.iw.size, dtype=np.int64)
     core_biases: dict[int, dict[str, BiasChoice]] = {}
@@ -126,7 +125,7 @@ def quantize_cores(cmap: CircuitMap, classes: ParameterClasses, core_of: np.ndar
         klass = int(classes.class_of[np.flatnonzero(core_of == core)[0]])
         currents = {**idle, **classes.class_currents(klass)}
         where = f"core {int(core)} (parameter class {klass})"
-        if scheme == "base_sum":
+        if target.weights.masked:
             weights = _base_sum_core(syn, rows, currents, target, options, where)
         else:
             weights = _count_core(syn, rows, currents, target, where)
@@ -198,7 +197,7 @@ def _base_sum_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float],
     strongest = max(result.type_scales.values(), default=1.0)
     bases = np.asarray(result.bases, dtype=float) * strongest
     type_scales = {t: s / strongest for t, s in result.type_scales.items()}
-    roles = [f"I_w_base.{j}" for j in range(bases.size)]
+    roles = [target.weights.base_role(j) for j in range(bases.size)]
     lo, top = zip(*(target.bias_range(target.bias_for_role(r).name) for r in roles))
     excess = max(1.0, float(np.max(bases / np.asarray(top), initial=0.0)))
     scale = {t: s * excess for t, s in type_scales.items()}
@@ -226,14 +225,13 @@ def _count_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], ta
 
 def _realised_level(syn_rows: np.ndarray, syn: _Synapses, code: np.ndarray, repeats: np.ndarray,
                     realised: Mapping[str, float], target: Any) -> np.ndarray:
-    """The weight current each synapse of a core gets from the realised bias currents."""
-    if target.weights.scheme == "base_sum":
-        bases = np.array([realised[f"I_w_base.{j}"] for j in range(target.weights.bases)
-                          if f"I_w_base.{j}" in realised])
-        bits = subset_bits(bases.size)
-        return (bits @ bases)[code[syn_rows]] * repeats[syn_rows]
-    quantum = np.array([realised.get(st.weight_role, 0.0) for st in target.synapse_types])
-    return code[syn_rows] * quantum[syn.type_index[syn_rows]]
+    """The weight current each synapse of a core gets from the realised bias currents (a base
+    weight the core does not use realises no current)."""
+    scheme = target.weights
+    entries, entry_code = scheme.cam_entries(code[syn_rows], repeats[syn_rows])
+    return entries * scheme.entry_current(entry_code, syn.type_index[syn_rows],
+                                          target.synapse_types,
+                                          lambda role, _: realised.get(role, 0.0))
 
 
 def _realise(classes: ParameterClasses, syn: _Synapses, core_of: np.ndarray,

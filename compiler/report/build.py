@@ -114,11 +114,10 @@ def _traffic(c: Compilation) -> list[list[float]]:
 
 
 def _cam_entries(c: Compilation, projection: str) -> int:
-    """CAM entries a projection occupies: repeats (base_sum) or counts (count) summed."""
+    """CAM entries a projection occupies."""
     w = c.weights
-    per_synapse = w.code[projection] if c.target.weights.scheme == "count" else \
-        w.repeats[projection]
-    return int(per_synapse.sum())
+    entries, _ = c.target.weights.cam_entries(w.code[projection], w.repeats[projection])
+    return int(entries.sum())
 
 
 def build_report(c: Compilation) -> dict[str, Any]:
