@@ -58,7 +58,8 @@ from neurocc.compiler.placement.bound import lower_bound
 from neurocc.compiler.placement.hypergraph import class_hyperedges, cut
 from neurocc.compiler.placement.cost import events
 from neurocc.compiler.placement.partition import partition
-from neurocc.compiler.placement.problem import build_problem, synapse_list
+from neurocc.compiler.placement.problem import build_problem
+from neurocc.compiler.synapses import synapse_list
 from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
 

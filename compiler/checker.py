@@ -14,16 +14,15 @@ entries with that code (weight scheme ``count``: code 1, count = the integer wei
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from .errors import ConfigError
 from .ir import Network
 from .placement.resources import Resources, as_resources
+from .synapses import PopulationIndex, per_synapse, synapse_list
 from .tables import RoutingTables, delivered_synapses
 
 if TYPE_CHECKING:
@@ -52,40 +51,14 @@ def expected_synapses(net: Network, synapse_types, weight_codes, weight_scheme: 
     ``base_sum``: ``repeats`` entries (default 1) with code ``weight_codes``; ``count``:
     ``weight_codes`` entries with code 1. Synapses with no entry are left out.
     """
-    neuron_at, input_at, n, m = {}, {}, 0, 0
-    for pop in net.populations.values():
-        if pop.is_input:
-            input_at[pop.name], m = m, m + pop.size
-        else:
-            neuron_at[pop.name], n = n, n + pop.size
-    pres, posts, sizes = [], [], []
-    for proj in net.projections.values():
-        w = sp.coo_array(sp.csr_array(proj.weights))
-        keep = w.data != 0
-        col, row = w.col[keep].astype(np.int64), w.row[keep].astype(np.int64)
-        pres.append(-1 - (input_at[proj.source] + col) if proj.source in input_at
-                    else neuron_at[proj.source] + col)
-        posts.append(neuron_at[proj.target] + row)
-        sizes.append(col.size)
-    names = list(net.projections)
-    types = _flat(synapse_types, names, sizes)
-    codes = _flat(weight_codes, names, sizes)
-    reps = np.ones_like(codes) if repeats is None else _flat(repeats, names, sizes)
+    syn = synapse_list(net)
+    types = per_synapse(synapse_types, syn, "synapse types")
+    codes = per_synapse(weight_codes, syn, "weight codes")
+    reps = np.ones_like(codes) if repeats is None else per_synapse(repeats, syn, "repeat counts")
     count, code = weight_scheme.cam_entries(codes, reps)
-    cat = (lambda xs: np.concatenate(xs).astype(np.int64) if xs else np.zeros(0, np.int64))
     keep = count > 0
-    return ExpectedSynapses(cat(pres)[keep], cat(posts)[keep], types[keep], code[keep],
-                            count[keep])
-
-
-def _flat(values, names: list[str], sizes: list[int]) -> np.ndarray:
-    if isinstance(values, Mapping):
-        return np.concatenate([np.asarray(values[k]).ravel() for k in names] or
-                              [np.zeros(0)]).astype(np.int64)
-    values = np.asarray(values).ravel().astype(np.int64)
-    if values.size != sum(sizes):
-        raise ConfigError(f"{values.size} per-synapse values for {sum(sizes)} synapses")
-    return values
+    pre = syn.table_sources(PopulationIndex.of(net).n_neurons)
+    return ExpectedSynapses(pre[keep], syn.post[keep], types[keep], code[keep], count[keep])
 
 
 @dataclass

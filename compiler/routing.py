@@ -29,8 +29,8 @@ import numpy as np
 from .errors import CapacityError, InvalidModelError
 from .ir import Network
 from .placement import Placement
-from .placement.problem import PopulationIndex, per_synapse, synapse_list
 from .placement.resources import Resources, as_resources
+from .synapses import PopulationIndex, per_synapse, synapse_list
 from .tables import CoreConfig, RoutingTables
 
 if TYPE_CHECKING:

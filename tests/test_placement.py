@@ -14,7 +14,8 @@ from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.backends.target import WeightScheme
 from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.solver import lns
-from neurocc.compiler.placement.problem import build_problem, rates_from_simulation, synapse_list
+from neurocc.compiler.placement.problem import build_problem, rates_from_simulation
+from neurocc.compiler.synapses import synapse_list
 from neurocc.compiler.placement.repair import repair_sram
 from neurocc.compiler.placement.resources import Resources
 

@@ -9,7 +9,8 @@ from neurocc.backends.target import load_target
 from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import InvalidModelError
 from neurocc.compiler.placement import Placement, PlacementOptions, place
-from neurocc.compiler.placement.problem import build_problem, synapse_list
+from neurocc.compiler.placement.problem import build_problem
+from neurocc.compiler.synapses import synapse_list
 from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
 from test_placement import make_net, random_matrix, toy_resources
