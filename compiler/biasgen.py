@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from neurocc.compiler.errors import TargetError
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +73,7 @@ class BiasChoice:
 
 
 @lru_cache(maxsize=256)
-def bias_table(target: Any, name: str) -> BiasTable:
+def bias_table(target: Target, name: str) -> BiasTable:
     """All settings of bias ``name`` of ``target``, sorted (cached per target object)."""
     spec = target.bias(name)
     table = target.generator.tables[spec.transistor] * spec.scale
@@ -83,7 +86,7 @@ def bias_table(target: Any, name: str) -> BiasTable:
     return BiasTable(name, *arrays)
 
 
-def assign_bias(target: Any, name: str, requested: Any, *, where: str | None = None
+def assign_bias(target: Target, name: str, requested: Any, *, where: str | None = None
                 ) -> BiasChoice:
     """Best (coarse, fine) of bias ``name`` for each requested current (A); vectorised."""
     table = bias_table(target, name)
@@ -103,7 +106,7 @@ def assign_bias(target: Any, name: str, requested: Any, *, where: str | None = N
                       fine=table.fine[pick], realised=realised, rel_error=rel)
 
 
-def assign_roles(target: Any, currents: Mapping[str, Any], *, where: str | None = None
+def assign_roles(target: Target, currents: Mapping[str, Any], *, where: str | None = None
                  ) -> dict[str, BiasChoice]:
     """Assign every role in ``currents`` that a bias of ``target`` realises; keyed by role.
 

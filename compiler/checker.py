@@ -26,7 +26,7 @@ from .synapses import PopulationIndex, per_synapse, synapse_list
 from .tables import RoutingTables, delivered_synapses
 
 if TYPE_CHECKING:
-    from neurocc.backends.target import WeightScheme
+    from neurocc.backends.target import Target, WeightScheme
 
     from .compilation import Compilation
 
@@ -94,7 +94,7 @@ class CheckReport:
                               fix="this is a compiler bug: please report it with the model")
 
 
-def check(tables: RoutingTables, target, expected: ExpectedSynapses,
+def check(tables: RoutingTables, target: Target | Resources, expected: ExpectedSynapses,
           neuron_class: np.ndarray | None = None) -> CheckReport:
     """Compare what ``tables`` deliver with ``expected`` and check every limit of ``target``.
 

@@ -44,6 +44,8 @@ from .circuits import CircuitMap, precision_floors
 from .errors import TargetError
 
 if TYPE_CHECKING:
+    from neurocc.backends.target import Target
+
     from .compilation import Compilation
 
 _ASCENT_PASSES = 3
@@ -95,7 +97,7 @@ class ParameterClasses:
         raise KeyError(f"{population}[{index}]")
 
 
-def class_biases(classes: ParameterClasses, target: Any) -> list[dict[str, BiasChoice]]:
+def class_biases(classes: ParameterClasses, target: Target) -> list[dict[str, BiasChoice]]:
     """(coarse, fine) of every representative current of every class, keyed by role.
 
     Representatives are table values, so each is realised exactly (``rel_error`` 0); roles no
@@ -135,7 +137,7 @@ class _Rule:
         return np.abs(v - x) / np.maximum(x, self.u)
 
 
-def assign_classes(cmap: CircuitMap, target: Any, *, tolerance: float = 0.05,
+def assign_classes(cmap: CircuitMap, target: Target, *, tolerance: float = 0.05,
                    role_tolerance: Mapping[str, float] | None = None,
                    floors: Mapping[str, float] | None = None) -> ParameterClasses:
     """Group the mapped neurons of ``cmap`` into as few parameter classes as the method finds.
@@ -185,12 +187,12 @@ def _tolerance(role: str, value: Any) -> float:
     return float(value)
 
 
-def _representable(target: Any, role: str) -> np.ndarray:
+def _representable(target: Target, role: str) -> np.ndarray:
     values = bias_table(target, target.bias_for_role(role).name).distinct
     return values[values > 0]
 
 
-def _check_servable(target: Any, role: str, values: np.ndarray, rule: _Rule,
+def _check_servable(target: Target, role: str, values: np.ndarray, rule: _Rule,
                     population: str) -> None:
     """Every request must be in range and have a representable current within the tolerance."""
     where = f"population {population!r}"

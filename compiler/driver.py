@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import ConfigError
 from .ir import Network
@@ -22,12 +22,15 @@ from .compilation import Compilation, CompileOptions
 from .pipeline import run_pipeline
 from .report.build import build_report
 
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
+
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.json"
 NETWORK_FILE = "network.ncl"
 
 
-def _target(target: Any, chips: int | None, sram_usable: int | None) -> Any:
+def _target(target: Target | str | Path, chips: int | None, sram_usable: int | None) -> Target:
     from neurocc.backends.target import Target, load_target
     if isinstance(target, Target):
         if chips is None and sram_usable is None:
@@ -115,8 +118,8 @@ class Compiled:
         return emitter_for(c.target).to_samna(deployment, c.target, config)
 
 
-def compile_model(model: Any, target: Any = "dynapse2", *, chips: int | None = None,
-                  sram_usable: int | None = None, load_options: Any = None,
+def compile_model(model: Any, target: Target | str | Path = "dynapse2", *,
+                  chips: int | None = None, sram_usable: int | None = None, load_options: Any = None,
                   options: CompileOptions = CompileOptions(),
                   progress: Callable[[str], None] | None = None) -> Compiled:
     """Compile ``model`` (a path to a NIR or .ncl file, a ``nir.NIRGraph``, or an IR
@@ -135,7 +138,7 @@ class CompiledFolder:
     and the report."""
 
     deployment: Any
-    target: Any
+    target: Target
     network: Network
     report: dict[str, Any]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .ir import Network
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
 
 def _stats(values: np.ndarray) -> dict[str, float]:
@@ -80,7 +83,7 @@ def summarize(net: Network, targets: list[Any] = ()) -> dict[str, Any]:
     return summary
 
 
-def target_needs(net: Network, target: Any) -> dict[str, Any]:
+def target_needs(net: Network, target: Target) -> dict[str, Any]:
     """Lower bounds on what ``net`` needs on ``target`` (cores, chips, CAM fan-in)."""
     neurons = net.neurons()
     cores = math.ceil(neurons / target.neurons_per_core)

@@ -34,13 +34,16 @@ from .synapses import PopulationIndex, per_synapse, synapse_list
 from .tables import CoreConfig, RoutingTables
 
 if TYPE_CHECKING:
+    from neurocc.backends.target import Target
+
     from .compilation import Compilation
 
 #: Slot repairs tried before a CAM clash is reported.
 MAX_SLOT_REPAIRS = 256
 
 
-def route(net: Network, placement: Placement, target, synapse_types, weight_codes,
+def route(net: Network, placement: Placement, target: Target | Resources, synapse_types,
+          weight_codes,
           repeats: Mapping[str, np.ndarray] | np.ndarray | None = None) -> RoutingTables:
     """Routing tables of ``net`` placed by ``placement`` on ``target``.
 

@@ -71,7 +71,7 @@ def _emit(x: Any, indent: str, in_list: bool, out: list[str]) -> None:
 
 
 def parse(text: str, where: str) -> Any:
-    """Parse a configuration's JSON strictly (see :func:`~neurocc.backends.json_fields.parse_json`)."""
+    """Parse a configuration's JSON strictly (:func:`neurocc.backends.json_fields.parse_json`)."""
     return parse_json(text, where, ConfigError)
 
 

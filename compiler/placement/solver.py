@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from .problem import PlacementProblem
 from .repair import repair_sram
 from .resources import Resources, as_resources
 from .slots import assign_slots
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
 
 #: The neuron-level search with hops goes on while a round gains this fraction of the events
@@ -106,8 +110,8 @@ class Placement:
         return self.core_of * self.neurons_per_core + self.slot
 
 
-def place(problem: PlacementProblem, target, options: PlacementOptions = PlacementOptions()
-          ) -> Placement:
+def place(problem: PlacementProblem, target: Target | Resources,
+          options: PlacementOptions = PlacementOptions()) -> Placement:
     """Place ``problem`` on ``target`` (a loaded Target or :class:`Resources`).
 
     Raises :class:`CapacityError` / :class:`InfeasibleError` naming the resource at fault.

@@ -21,7 +21,7 @@ compares the realised jump with the requested one, so it includes the generator'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from ..classes import ParameterClasses
 from ..errors import CapacityError
 from .base_sum import quantize_base_sum
 from .count import quantize_count
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def class_currents(cmap: CircuitMap, classes: ParameterClasses) -> dict[str, dic
 
 
 def quantize_cores(cmap: CircuitMap, classes: ParameterClasses, core_of: np.ndarray,
-                   target: Any, options: WeightOptions = WeightOptions()) -> CoreWeights:
+                   target: Target, options: WeightOptions = WeightOptions()) -> CoreWeights:
     """Quantize and realise the weights of every core that ``core_of`` (per neuron) uses."""
     per_class = class_currents(cmap, classes)
     syn = _gather(cmap, classes, per_class, target)
@@ -141,7 +144,7 @@ class _CoreResult:
 
 
 def _gather(cmap: CircuitMap, classes: ParameterClasses, per_class: Mapping[str, Any],
-            target: Any) -> _Synapses:
+            target: Target) -> _Synapses:
     """Concatenate the synapses; re-express each weight current for its neuron's class."""
     offsets = {name: off for name, off, _ in classes.populations}
     type_index = {st.code: i for i, st in enumerate(target.synapse_types)}
@@ -166,7 +169,7 @@ def _gather(cmap: CircuitMap, classes: ParameterClasses, per_class: Mapping[str,
                      cat(iws, np.float64))
 
 
-def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], target: Any,
+def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], target: Target,
                      where: str) -> None:
     """Multiply the gain current of every synapse type ``t`` by ``scale[t]``, checking range."""
     for t, s in scale.items():
@@ -186,7 +189,7 @@ def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], tar
         currents[role] = wanted
 
 
-def _base_sum_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], target: Any,
+def _base_sum_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], target: Target,
                    options: WeightOptions, where: str) -> _CoreResult:
     bits = options.bits or target.weights.bases
     result = quantize_base_sum(syn.iw[rows], syn.type_index[rows], syn.post[rows], bits=bits,
@@ -208,7 +211,7 @@ def _base_sum_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float],
     return _CoreResult(code=result.mask.astype(np.int64), repeats=result.repeats.astype(np.int64))
 
 
-def _count_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], target: Any,
+def _count_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], target: Target,
                 where: str) -> _CoreResult:
     result = quantize_count(syn.iw[rows], syn.type_index[rows], syn.post[rows],
                             cam_budget=target.cam_per_neuron)
@@ -224,7 +227,7 @@ def _count_core(syn: _Synapses, rows: np.ndarray, currents: dict[str, float], ta
 
 
 def _realised_level(syn_rows: np.ndarray, syn: _Synapses, code: np.ndarray, repeats: np.ndarray,
-                    realised: Mapping[str, float], target: Any) -> np.ndarray:
+                    realised: Mapping[str, float], target: Target) -> np.ndarray:
     """The weight current each synapse of a core gets from the realised bias currents (a base
     weight the core does not use realises no current)."""
     scheme = target.weights
@@ -235,7 +238,7 @@ def _realised_level(syn_rows: np.ndarray, syn: _Synapses, code: np.ndarray, repe
 
 
 def _realise(classes: ParameterClasses, syn: _Synapses, core_of: np.ndarray,
-             target: Any, code: np.ndarray, repeats: np.ndarray,
+             target: Target, code: np.ndarray, repeats: np.ndarray,
              core_biases: Mapping[int, Mapping[str, BiasChoice]],
              per_class: Mapping[str, Mapping[str, np.ndarray]]) -> CoreWeights:
     """Realised currents per neuron and per synapse; the effective weight vs the requested one."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rich.console import Console
@@ -35,6 +35,9 @@ from ..driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
 from ..errors import ConfigError
 from .build import _round
+
+if TYPE_CHECKING:
+    from neurocc.backends.target import Target
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1
@@ -77,7 +80,7 @@ def collect(outdir: str | Path, energy_file: str | Path | None = None) -> dict[s
     }
 
 
-def _summary(r: dict[str, Any], target: Any, dt: float, time_scale: float) -> dict[str, Any]:
+def _summary(r: dict[str, Any], target: Target, dt: float, time_scale: float) -> dict[str, Any]:
     keys = ("network", "target", "chips_used", "chips_available", "cores_used", "neurons",
             "input_channels", "synapses", "parameter_classes", "parameter_classes_lower_bound",
             "max_cam_per_neuron", "cam_per_neuron_limit", "max_sram_per_neuron",
