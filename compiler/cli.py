@@ -127,7 +127,7 @@ def compile_command(
 
 def _rates(net, path: Path):
     """Event rates of every source from the reference simulator on the user's input file."""
-    from neurocc.compiler.placement.problem import rates_from_simulation
+    from neurocc.compiler.driver import rates_from_simulation
     from neurocc.runtime.verify import load_stimulus
     return rates_from_simulation(net, dict(load_stimulus(path, net).inputs))
 

@@ -16,10 +16,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
+from .compilation import Compilation, CompileOptions
 from .errors import ConfigError
 from .ir import Network
-from .compilation import Compilation, CompileOptions
 from .pipeline import run_pipeline
+from .placement.problem import DEFAULT_RATE
 from .report.build import build_report
 
 if TYPE_CHECKING:
@@ -174,3 +177,21 @@ def read_compiled(outdir: str | Path) -> CompiledFolder:
                          options=dict(data["target"].get("options", {})))
     report = json.loads(read_text(outdir / REPORT_FILE))
     return CompiledFolder(deployment, target, read_network(outdir / NETWORK_FILE), report)
+
+
+def rates_from_simulation(net: Network, inputs) -> np.ndarray:
+    """Mean events per step of every source (neurons, then input channels), from the reference
+    simulator on the user's ``inputs``. Non-spiking populations (which cannot drive hardware
+    synapses anyway) get the default rate."""
+    from neurocc.runtime.reference import simulate
+
+    spikes = simulate(net, inputs).spikes
+
+    def mean(pop) -> np.ndarray:
+        if pop.name not in spikes:
+            return np.full(pop.size, DEFAULT_RATE)
+        return np.asarray(spikes[pop.name], dtype=np.float64).reshape(-1, pop.size).mean(axis=0)
+
+    pops = list(net.populations.values())
+    parts = [mean(p) for p in pops if not p.is_input] + [mean(p) for p in pops if p.is_input]
+    return np.concatenate(parts) if parts else np.zeros(0)

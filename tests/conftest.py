@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from networks import REPO
+
 SHARED_MODELS = Path(os.environ.get("NEUROCC_SHARED_MODELS", REPO.parent / "shared" / "models"))
 
 

@@ -57,7 +57,8 @@ def build_problem(net: Network, classes: np.ndarray, cam_cost: np.ndarray | None
 
     ``classes``: parameter class id per neuron. ``cam_cost``: CAM entries each neuron needs
     (default: one per incoming synapse). ``rates``: events per step of every source (neurons,
-    then input channels), e.g. from :func:`rates_from_simulation`; default uniform.
+    then input channels), e.g. from
+    :func:`neurocc.compiler.driver.rates_from_simulation`; default uniform.
     """
     index = PopulationIndex.of(net)
     n, m = index.n_neurons, index.n_inputs
@@ -82,21 +83,3 @@ def _vector(values, size: int, what: str, dtype) -> np.ndarray:
         raise InvalidModelError(f"{values.size} {what} given for {size} entries",
                                 fix=f"give one value per {'source' if what == 'rates' else 'neuron'}")
     return values
-
-
-def rates_from_simulation(net: Network, inputs) -> np.ndarray:
-    """Mean events per step of every source (neurons, then input channels), from the reference
-    simulator on the user's ``inputs``. Non-spiking populations (which cannot drive hardware
-    synapses anyway) get the default rate."""
-    from neurocc.runtime.reference import simulate  # the simulator is optional for placement
-
-    spikes = simulate(net, inputs).spikes
-
-    def mean(pop) -> np.ndarray:
-        if pop.name not in spikes:
-            return np.full(pop.size, DEFAULT_RATE)
-        return np.asarray(spikes[pop.name], dtype=np.float64).reshape(-1, pop.size).mean(axis=0)
-
-    pops = list(net.populations.values())
-    parts = [mean(p) for p in pops if not p.is_input] + [mean(p) for p in pops if p.is_input]
-    return np.concatenate(parts) if parts else np.zeros(0)

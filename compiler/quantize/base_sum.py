@@ -86,7 +86,7 @@ def base_sum_levels(bases: np.ndarray) -> np.ndarray:
 def _check_bits(bits: int, where: str) -> int:
     if not (isinstance(bits, (int, np.integer)) and 1 <= bits <= MAX_BITS):
         raise TargetError(f"{bits!r} base weights per core is not supported", where=where,
-                          fix=f"pass bits between 1 and {MAX_BITS} (DYNAP-SE2 has 4)")
+                          fix=f"pass bits between 1 and {MAX_BITS} (--weight-bits)")
     return int(bits)
 
 

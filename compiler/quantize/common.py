@@ -71,7 +71,7 @@ def check_synapses(weights: np.ndarray, types: np.ndarray, post: np.ndarray,
 def check_budget(cam_budget: int, where: str) -> int:
     if not (isinstance(cam_budget, (int, np.integer)) and cam_budget >= 1):
         raise TargetError(f"CAM budget {cam_budget!r} is not a positive integer", where=where,
-                          fix="pass the target's CAM entries per neuron (64 on DYNAP-SE1/SE2)")
+                          fix="pass the target's CAM entries per neuron (target.cam_per_neuron)")
     return int(cam_budget)
 
 

@@ -401,6 +401,7 @@ def random_network(rng: np.random.Generator) -> Network:
     return net.verify()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["chosen", "ell", "segment"])
 def test_random_networks_match_the_numpy_loop_in_float64(layout, monkeypatch):
     if layout != "chosen":

@@ -16,8 +16,8 @@ from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, TIME_CONSTANTS, Netw
                                  make_population, networks_equal)
 from neurocc.frontend.load import load_model
 from neurocc.frontend.ncl.text_format import format_network, parse_network, read_text, write_text
+from networks import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 HEADER = "network x { dt = 1 ms }\n"
 
 

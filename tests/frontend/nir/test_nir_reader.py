@@ -12,7 +12,7 @@ from neurocc.compiler.errors import InvalidModelError, ModelFormatError, Unsuppo
 from neurocc.compiler.ir import networks_equal
 from neurocc.frontend.load import LoadOptions
 from neurocc.frontend.nir.reader import read_nir
-from test_unroll import reference_conv
+from networks import reference_conv
 
 
 def raw(path, node, key):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,9 @@ from neurocc.frontend.load import load_model
 from neurocc.runtime import metrics
 from neurocc.runtime.reference import simulate
 from neurocc.runtime.verify import load_stimulus
+from networks import REPO
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = REPO / "examples"
 #: Minimum float test accuracy per example. Each is the accuracy its train.py prints for the
 #: shipped model rounded down by a few points (so a retrained or changed model that still does
 #: its job passes), and each lies far above chance (1/2, 1/10).

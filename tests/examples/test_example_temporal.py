@@ -3,7 +3,6 @@ which of two cues came first across silent delays of several membrane time const
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ from neurocc.frontend.load import load_model
 from neurocc.runtime import metrics
 from neurocc.runtime.reference import simulate
 from neurocc.runtime.verify import Stimulus, load_stimulus
+from networks import REPO
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "temporal_memory"
+EXAMPLE = REPO / "examples" / "temporal_memory"
 #: Float accuracy the shipped model reaches (its check, with the other examples', is in
 #: test_examples.py); chance is 1/2.
 MIN_ACCURACY = 0.95

@@ -18,50 +18,10 @@ from neurocc.backends.dynapse1.config import hop_bits
 from neurocc.backends.dynapse2.samna import SamnaError
 from neurocc.backends.target import load_target
 from neurocc.compiler.errors import ConfigError
-from neurocc.compiler.tables import CoreConfig, RoutingTables, delivered_synapses
-from test_backend_se2 import clean_samna, install_fake  # noqa: F401  (fixture + helper)
+from neurocc.compiler.tables import RoutingTables, delivered_synapses
+from networks import SE1_ROLE_BIASES, hw, role_biases, se1_tables
 
-SE1_ROLE_BIASES = ("IF_THR_N", "IF_TAU1_N", "IF_RFR_N", "IF_DC_P", "PULSE_PWLK_P",
-                   "NPDPIE_TAU_F_P", "NPDPIE_THR_F_P", "PS_WEIGHT_EXC_F_N", "NPDPIE_TAU_S_P",
-                   "NPDPIE_THR_S_P", "PS_WEIGHT_EXC_S_N", "NPDPII_TAU_F_P", "NPDPII_THR_F_P",
-                   "PS_WEIGHT_INH_F_N", "NPDPII_TAU_S_P", "NPDPII_THR_S_P", "PS_WEIGHT_INH_S_N")
 AMPA, NMDA, GABA_A, GABA_B = range(4)
-
-
-def hw(chip: int, core: int, slot: int) -> int:
-    return (chip * 4 + core) * 256 + slot
-
-
-def role_biases(seed: int) -> dict[str, tuple[int, int]]:
-    rng = np.random.default_rng(seed)
-    return {n: (int(rng.integers(2, 8)), int(rng.integers(20, 250))) for n in SE1_ROLE_BIASES}
-
-
-def se1_tables(virtual: bool = True) -> RoutingTables:
-    """2 FPGA inputs -> 3 hidden neurons (chip 0, core 1) -> 2 outputs (chip 3, core 2).
-
-    Keys are ``virtual_core * 256 + slot``. Hidden neuron 1 sends with virtual core 3 when
-    ``virtual``; hidden neuron 0 reaches output 0 through 3 repeated CAM entries (weight 3),
-    hidden neuron 2 also feeds hidden neuron 0 back (NMDA).
-    """
-    h = [hw(0, 1, 5), hw(0, 1, 6), hw(0, 1, 7)]
-    o = [hw(3, 2, 1), hw(3, 2, 2)]
-    k1 = (3 if virtual else 1) * 256 + 6
-    cam = [(h[0], 276, AMPA), (h[0], 276, AMPA), (h[0], 533, GABA_A), (h[0], 263, NMDA),
-           (h[1], 276, AMPA), (h[2], 533, NMDA), (o[0], 261, AMPA), (o[0], 261, AMPA),
-           (o[0], 261, AMPA), (o[0], k1, GABA_B), (o[1], 263, AMPA)]
-    sram = [(-1, 276, 0, 0b0010), (-2, 533, 0, 0b0010), (h[0], 261, 3, 0b0100),
-            (h[1], k1, 3, 0b0100), (h[2], 263, 3, 0b0100), (h[2], 263, 0, 0b0010)]
-    cam, sram = np.array(cam).T, np.array(sram).T
-    return RoutingTables(
-        target="dynapse1", chips=4, cores_per_chip=4, neurons_per_core=256,
-        syn_types=("AMPA", "NMDA", "GABA_A", "GABA_B"), populations=[("hid", 3), ("out", 2)],
-        input_populations=[("inp", 2)], neuron_hw=np.array(h + o), cam_post=cam[0],
-        cam_key=cam[1], cam_type=cam[2], cam_code=np.ones(cam.shape[1], dtype=np.int64),
-        sram_src=sram[0], sram_key=sram[1], sram_chip=sram[2], sram_cores=sram[3],
-        cores={(0, 1): CoreConfig(0, 1, 0, role_biases(0)),
-               (3, 2): CoreConfig(3, 2, 1, role_biases(1))},
-        outputs=["out"])
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +54,9 @@ def test_json_spells_samna_dynapse1_fields(target):
     assert entry(data, 3, 2, 1)["synapses"].count(
         {"listen_core_id": 1, "listen_neuron_id": 5, "syn_type": "AMPA"}) == 3
     core = data["chips"][0]["cores"][0]
+    coarse, fine = role_biases(0, SE1_ROLE_BIASES, (2, 8))["IF_DC_P"]
     assert core["parameter_group"]["param_map"]["IF_DC_P"] == {
-        "coarse_value": role_biases(0)["IF_DC_P"][0], "fine_value": role_biases(0)["IF_DC_P"][1],
-        "type": "P"}
+        "coarse_value": coarse, "fine_value": fine, "type": "P"}
     assert data["inputs"][0]["channels"][1] == {"index": 1, "destinations": [
         {"target_chip_id": 0, "core_mask": 2, "virtual_core_id": 2, "neuron_id": 21}]}
 
@@ -301,8 +261,8 @@ def test_cortexcontrol_round_trip_and_argument_order(target, tmp_path):
     tables = se1_tables()
     cortexcontrol.write_cortexcontrol(tmp_path / "biases.py", tables, target)
     text = (tmp_path / "biases.py").read_text()
-    fine = role_biases(1)["IF_DC_P"][1]
-    coarse = role_biases(1)["IF_DC_P"][0]
+    fine = role_biases(1, SE1_ROLE_BIASES, (2, 8))["IF_DC_P"][1]
+    coarse = role_biases(1, SE1_ROLE_BIASES, (2, 8))["IF_DC_P"][0]
     # chip 3, core 2 is bias group 4 * 3 + 2 = 14; fine first, coarse second (samna convention)
     assert f'model.get_bias_groups()[14].set_bias("IF_DC_P", {fine}, {coarse})' in text
     assert cortexcontrol.read_cortexcontrol(tmp_path / "biases.py", target) == \
@@ -393,9 +353,9 @@ class Dynapse1Configuration:
 '''
 
 
-def test_to_samna_dynapse1_keeps_the_monitoring_sram_entry(target, tmp_path, clean_samna):
+def test_to_samna_dynapse1_keeps_the_monitoring_sram_entry(target, fake_samna):
     params = {b.name: b.transistor for b in target.biases}
-    install_fake(tmp_path, clean_samna, {"__init__.py": "",
+    fake_samna({"__init__.py": "",
                                          "dynapse1.py": FAKE_DYNAPSE1.format(parameters=params)})
     d1 = importlib.import_module("samna.dynapse1")
     base = d1.Dynapse1Configuration()
@@ -413,10 +373,10 @@ def test_to_samna_dynapse1_keeps_the_monitoring_sram_entry(target, tmp_path, cle
     got = Counter((s.listen_core_id, s.listen_neuron_id, s.syn_type) for s in syns[:4])
     assert got == Counter({(1, 5, 3): 3, (3, 6, 0): 1})
     p = config.chips[3].cores[2].parameter_group.param_map["IF_TAU1_N"]
-    assert (p.coarse_value, p.fine_value) == role_biases(1)["IF_TAU1_N"]
+    assert (p.coarse_value, p.fine_value) == role_biases(1, SE1_ROLE_BIASES, (2, 8))["IF_TAU1_N"]
 
 
-def test_to_samna_dynapse1_refuses_the_pypi_stub(target, tmp_path, clean_samna):
-    install_fake(tmp_path, clean_samna, {"__init__.py": "PYPI_SAMNA = True\nraise SystemExit\n"})
+def test_to_samna_dynapse1_refuses_the_pypi_stub(target, fake_samna):
+    fake_samna({"__init__.py": "PYPI_SAMNA = True\nraise SystemExit\n"})
     with pytest.raises(SamnaError, match="bootstrap stub"):
         se1_samna.to_samna(se1.from_json(se1.to_json(se1_tables(), target)), target)

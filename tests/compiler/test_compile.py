@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,9 @@ from neurocc.compiler.errors import CapacityError
 from neurocc.compiler.ir import networks_equal
 from neurocc.compiler.pipeline import PIPELINE, pass_name
 from neurocc.frontend.load import LoadOptions, load_model
+from networks import REPO
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+TINY = REPO / "examples" / "tiny.ncl"
 STABLE_KEYS = {"target", "chips_used", "cores_used", "routed_events", "checker_ok",
                "max_cam_per_neuron", "max_sram_per_neuron", "weight_rel_error",
                "bias_rel_error_max"}

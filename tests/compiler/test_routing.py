@@ -8,23 +8,14 @@ import pytest
 from neurocc.backends.target import load_target
 from neurocc.compiler.checker import check, expected_synapses
 from neurocc.compiler.errors import InvalidModelError
-from neurocc.compiler.placement import Placement, PlacementOptions, place
+from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.problem import build_problem
 from neurocc.compiler.synapses import synapse_list
 from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
-from test_placement import make_net, random_matrix, toy_resources
+from networks import make_net, manual_placement, random_matrix, toy_resources
 
 OPTIONS = PlacementOptions(time_limit_s=0.3, lns_iterations=1, exact_max_neurons=0)
-
-
-def manual_placement(target, chip, core, slot) -> Placement:
-    """A placement written by hand (the router must cope with any valid one)."""
-    chip, core, slot = (np.asarray(a, dtype=np.int64) for a in (chip, core, slot))
-    return Placement(chip=chip, core=core, slot=slot, neuron_class=np.zeros(chip.size, int),
-                     cores_per_chip=target.cores_per_chip,
-                     neurons_per_core=target.neurons_per_core, objective=0.0, bound=0.0,
-                     status="MANUAL", method="manual", seconds=0.0)
 
 
 def route_and_check(net, pl, target, codes=None, repeats=None):

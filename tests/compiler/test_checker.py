@@ -14,8 +14,7 @@ from neurocc.compiler.errors import ConfigError
 from neurocc.compiler.placement.resources import as_resources
 from neurocc.compiler.routing import route
 from neurocc.compiler.tables import CoreConfig
-from test_placement import make_net
-from test_routing import manual_placement
+from networks import make_net, manual_placement
 
 
 def small_case(target_name: str):

@@ -12,8 +12,8 @@ import pytest
 
 from neurocc.backends.target import BACKENDS_DIR, load_target
 from neurocc.compiler.errors import TargetError
+from networks import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_TABLE = REPO.parent / "shared" / "hardware" / "se2_biasgen.json"
 SE1_BASE = [1.5e-11, 1.05e-10, 8.2e-10, 6.5e-9, 5e-8, 4e-7, 3.2e-6, 2.4e-5]
 

@@ -2,87 +2,29 @@
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from neurocc.backends.target import load_target
 from neurocc.compiler.errors import InvalidModelError
-from neurocc.compiler.ir import Network, Projection, make_population
-from neurocc.backends.target import WeightScheme
 from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.solver import lns
-from neurocc.compiler.placement.problem import build_problem, rates_from_simulation
+from neurocc.compiler.driver import rates_from_simulation
+from neurocc.compiler.placement.problem import build_problem
 from neurocc.compiler.synapses import synapse_list
 from neurocc.compiler.placement.repair import repair_sram
 from neurocc.compiler.placement.resources import Resources
+from networks import (brute_force_optimum, clustered_net, events_by_hand, make_net, random_matrix,
+                      reached, toy_resources)
 
 FAST = PlacementOptions(time_limit_s=0.3, lns_iterations=2)
 
 
 # -- helpers shared with the routing, checker and diagnostics tests ------------------------------
-def make_net(pops: list[tuple[str, int]], edges: list[tuple[str, str, np.ndarray]],
-             inputs: list[tuple[str, int]] = ()) -> Network:
-    """Inputs, LIF populations, and projections given as dense (target x source) matrices
-    (delay 1 between neuron populations, so any wiring is a valid IR)."""
-    net = Network(name="test")
-    for name, size in inputs:
-        net.add_population(make_population(name, "input", size))
-    for name, size in pops:
-        net.add_population(make_population(name, "LIF", size, tau_mem=0.02))
-    for i, (src, dst, w) in enumerate(edges):
-        net.add_projection(Projection(f"p{i}_{src}_{dst}", src, dst, sp.csr_array(w),
-                                      delay=0 if net.populations[src].is_input else 1))
-    return net.verify()
-
-
-def random_matrix(rng, rows: int, cols: int, per_row: int) -> np.ndarray:
-    w = np.zeros((rows, cols))
-    for r in range(rows):
-        w[r, rng.choice(cols, size=min(per_row, cols), replace=False)] = rng.uniform(0.1, 1.0)
-    return w
-
-
-def toy_resources(chips=1, cores=4, npc=4, cam=64, sram=4, keys=2048, grid=None) -> Resources:
-    xy = np.array(grid if grid is not None else [(c, 0) for c in range(chips)])
-    return Resources(name="toy", chips=chips, chip_xy=xy, cores_per_chip=cores,
-                     neurons_per_core=npc, cam_per_neuron=cam, sram_per_neuron=sram,
-                     addressing="tag", key_count=keys, hop_range=(-7, 7),
-                     syn_types=("exc", "inh"), weights=WeightScheme("base_sum", 4, 4, True),
-                     sram_entries=sram)
-
-
-def clustered_net(rng, clusters: int, size: int, fan_in: int, cross: int) -> tuple[Network,
-                                                                                    np.ndarray]:
-    """One recurrent population whose neurons form shuffled clusters (index order is useless)."""
-    n = clusters * size
-    label = rng.permutation(n) % clusters
-    w = np.zeros((n, n))
-    for v in range(n):
-        same = np.flatnonzero(label == label[v])
-        w[v, rng.choice(same, fan_in, replace=False)] = 1.0
-        w[v, rng.choice(n, cross, replace=False)] = 1.0
-    return make_net([("h", n)], [("h", "h", w)]), label
 
 
 # -- independent recomputations (plain loops, not the code under test) --------------------------
-def reached(problem, core_of) -> dict[int, set[int]]:
-    out: dict[int, set[int]] = {}
-    for s, p in zip(problem.pre.tolist(), problem.post.tolist()):
-        out.setdefault(s, set()).add(int(core_of[p]))
-    return out
-
-
-def events_by_hand(problem, core_of, hops, cores_per_chip, hop_cost) -> float:
-    total = 0.0
-    for s, cores in reached(problem, core_of).items():
-        for k in cores:
-            h = 0 if s >= problem.n_neurons else hops[core_of[s] // cores_per_chip,
-                                                     k // cores_per_chip]
-            total += problem.rate[s] * (1 + hop_cost * h)
-    return total
 
 
 # -- problem building ---------------------------------------------------------------------------
@@ -172,17 +114,6 @@ def test_key_limit_splits_cores_that_hear_too_many_sources():
 
 
 # -- optimality, bound, determinism -------------------------------------------------------------
-def brute_force_optimum(problem, res: Resources, hop_cost: float) -> float:
-    caps, best = res.core_capacity(), np.inf
-    for assign in itertools.product(range(res.total_cores), repeat=problem.n_neurons):
-        core_of = np.array(assign)
-        if np.any(np.bincount(core_of, minlength=res.total_cores) > caps):
-            continue
-        if any(np.unique(problem.neuron_class[core_of == k]).size > 1 for k in set(assign)):
-            continue
-        best = min(best, events_by_hand(problem, core_of, res.hops(), res.cores_per_chip,
-                                        hop_cost))
-    return best
 
 
 @pytest.mark.parametrize("seed", [0, 1])

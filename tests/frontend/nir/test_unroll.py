@@ -2,35 +2,12 @@
 
 import numpy as np
 import pytest
-import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurocc.compiler.errors import InvalidModelError, UnsupportedError
 from neurocc.frontend.nir.unroll import conv_matrix, pool_matrix
-
-
-def reference_conv(x, weight, stride=1, pads=0, dilation=1, groups=1):
-    """PyTorch-style convolution written directly with scipy.signal.correlate.
-
-    ``pads`` is an int or one ``(before, after)`` pair per spatial axis.
-    """
-    c_out, cin_group, *kernel = weight.shape
-    ndim = len(kernel)
-    stride = (stride,) * ndim if np.isscalar(stride) else tuple(stride)
-    dilation = (dilation,) * ndim if np.isscalar(dilation) else tuple(dilation)
-    pads = [(pads, pads)] * ndim if np.isscalar(pads) else list(pads)
-    xp = np.pad(x, [(0, 0), *pads])
-    out = []
-    for co in range(c_out):
-        group = co // (c_out // groups)
-        acc = 0.0
-        for cl in range(cin_group):
-            dilated = np.zeros([d * (k - 1) + 1 for k, d in zip(kernel, dilation)])
-            dilated[tuple(slice(None, None, d) for d in dilation)] = weight[co, cl]
-            acc = acc + scipy.signal.correlate(xp[group * cin_group + cl], dilated, mode="valid")
-        out.append(acc[tuple(slice(None, None, s) for s in stride)])
-    return np.stack(out)
+from networks import reference_conv
 
 
 def check_conv(rng, x_shape, weight, padding=0, **kw):

@@ -20,10 +20,11 @@ from neurocc.compiler.placement.hypergraph import (RATE_LEVELS, class_hyperedges
                                                    fit_capacities, hypergraph_blocks)
 from neurocc.compiler.placement.partition import partition, plan_blocks
 from neurocc.compiler.placement.problem import build_problem
+import networks
+from networks import REPO, clustered_net, make_net, toy_resources
 
-from test_placement import clustered_net, make_net, toy_resources
 
-TINY = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+TINY = REPO / "examples" / "tiny.ncl"
 needs_mtkahypar = pytest.mark.skipif(
     importlib.util.find_spec("mtkahypar") is None,
     reason="Mt-KaHyPar not installed (pip install -e '.[partition]'; CI installs it)")
@@ -97,11 +98,11 @@ def test_same_blocks_with_one_thread(tmp_path):
     script = f"""
 import os, sys, numpy as np
 os.cpu_count = lambda: 1
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(networks.__file__).parent)!r})
+from networks import clustered_net, toy_resources
 from neurocc.compiler.placement.hypergraph import hypergraph_blocks
 from neurocc.compiler.placement.partition import plan_blocks
 from neurocc.compiler.placement.problem import build_problem
-from test_placement import clustered_net, toy_resources
 net, _ = clustered_net(np.random.default_rng(1), clusters=4, size=16, fan_in=8, cross=2)
 problem = build_problem(net, np.zeros(64, dtype=np.int64))
 layout = plan_blocks(problem, toy_resources(chips=1, cores=4, npc=16))

@@ -16,8 +16,8 @@ import pytest
 from neurocc.compiler import compile_model
 from neurocc.compiler.driver import read_compiled
 from neurocc.compiler.report.energy import fanouts
+from networks import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "examples" / "tiny.ncl"
 TINY_INPUTS = REPO / "examples" / "tiny_inputs.npz"
 CHROMIUM = "/usr/bin/chromium"
@@ -110,6 +110,7 @@ def test_se1_report_warns_about_its_unconfirmed_static_power(cli, folders):
     assert code == 0 and "unconfirmed figure(s) P_static" in out.replace("\n", " ")
 
 
+@pytest.mark.slow
 def test_verification_section_appears_after_verify(cli, verified):
     verify = json.loads((verified / "verify" / "verify.json").read_text())
     data = report_json(cli, verified)
@@ -219,7 +220,7 @@ def test_html_renders_in_a_browser(cli, verified, tmp_path):
 
 
 def test_compile_with_inputs_gives_expected_activity(cli, tmp_path):
-    from neurocc.compiler.placement.problem import rates_from_simulation
+    from neurocc.compiler.driver import rates_from_simulation
     from neurocc.frontend.load import load_model
     from neurocc.runtime.verify import load_stimulus
 
@@ -247,6 +248,7 @@ def test_unwritable_html_path_exits_2(cli, folders, tmp_path):
 EXAMPLE_MODELS = sorted((REPO / "examples").glob("*/model.nir"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["dynapse2", "dynapse1"])
 @pytest.mark.parametrize("model", EXAMPLE_MODELS, ids=[m.parent.name for m in EXAMPLE_MODELS])
 def test_every_worked_example_reports_in_terminal_json_and_browser(cli, model, target,

@@ -2,7 +2,6 @@
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from neurocc.compiler.driver import read_compiled
 from neurocc.compiler.errors import SimulationError
 from neurocc.frontend.load import load_model
 from neurocc.runtime.verify import Stimulus, VerifyOptions, load_stimulus, verify_folder
+from networks import REPO
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = REPO / "examples"
 TINY = EXAMPLES / "tiny.ncl"
 sys.path.insert(0, str(EXAMPLES))
 from make_tiny_inputs import two_class_inputs  # noqa: E402

@@ -11,7 +11,7 @@ from neurocc.backends.target import load_target
 from neurocc.compiler.errors import CapacityError, InfeasibleError
 from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.problem import build_problem
-from test_placement import make_net, random_matrix, toy_resources
+from networks import make_net, random_matrix, toy_resources
 
 OPTIONS = PlacementOptions(time_limit_s=0.5, lns_iterations=1)
 

@@ -15,8 +15,7 @@ from neurocc.backends.target import load_target
 from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError
 from neurocc.compiler.ir import networks_equal
-from test_backend_se1 import se1_tables
-from test_backend_se2 import full_meta, se2_tables
+from networks import full_meta, se1_tables, se2_tables
 
 
 @pytest.fixture(scope="module")

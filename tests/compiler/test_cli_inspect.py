@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from networks import REPO
 
 
 def test_inspect_json_braille(shared_models, cli):
@@ -28,8 +29,7 @@ def test_inspect_flags_targets_a_cnn_does_not_fit(shared_models, cli):
 
 
 def test_inspect_table_names_populations(cli):
-    from pathlib import Path
-    example = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+    example = REPO / "examples" / "tiny.ncl"
     code, out, _ = cli(["inspect", str(example)])
     assert code == 0
     assert "hidden" in out and "LIF" in out and "recurrent: yes" in out

@@ -6,71 +6,20 @@ import copy
 import importlib
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from neurocc.backends import emitter_for
 from neurocc.backends.config.canonical import tables_equal
-from neurocc.backends.config.meta import ConfigMeta, ProjectionRecord
 from neurocc.backends.dynapse2 import config as se2
 from neurocc.backends.dynapse2 import samna as se2_samna
 from neurocc.backends.target import load_target
-from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError, NeuroccError
-from neurocc.compiler.tables import CoreConfig, RoutingTables
+from neurocc.compiler.tables import RoutingTables
+from networks import full_meta, role_biases, se2_tables
 
-SE2_ROLE_BIASES = ("SOIF_GAIN_N", "SOIF_LEAK_N", "SOIF_REFR_N", "SOIF_DC_P", "SOIF_SPKTHR_P",
-                   "SYPD_EXT_N", "DEAM_ETAU_P", "DEAM_EGAIN_P", "DEGA_ITAU_P", "DEGA_IGAIN_P",
-                   "DENM_ETAU_P", "DENM_EGAIN_P", "DESC_ITAU_P", "DESC_IGAIN_P",
-                   "SYAM_W0_P", "SYAM_W1_P", "SYAM_W2_P", "SYAM_W3_P")
 AMPA, GABA, NMDA, SHUNT = range(4)
-
-
-def hw(chip: int, core: int, slot: int) -> int:
-    return (chip * 4 + core) * 256 + slot
-
-
-def role_biases(seed: int, names=SE2_ROLE_BIASES, coarse=(1, 5)) -> dict[str, tuple[int, int]]:
-    rng = np.random.default_rng(seed)
-    return {n: (int(rng.integers(*coarse)), int(rng.integers(20, 250))) for n in names}
-
-
-def se2_tables() -> RoutingTables:
-    """3 input channels -> 4 hidden neurons on chip 0 (two cores) -> 2 outputs on chip 3.
-
-    Tag 7 is reused: channel 0 sends it to core 0, channel 2 to core 1 (tags only need to be
-    unique per receiving core). Hidden neuron 0 repeats a CAM entry (weights add); hidden neuron 2
-    also feeds back to hidden neuron 0 (recurrent, NMDA); channel 2 has two destinations.
-    """
-    h = [hw(0, 0, 1), hw(0, 0, 2), hw(0, 0, 3), hw(0, 1, 7)]
-    o = [hw(3, 1, 10), hw(3, 1, 11)]
-    cam = [(h[0], 7, AMPA, 0b0011), (h[0], 7, AMPA, 0b0011), (h[0], 8, GABA, 0b0100),
-           (h[0], 50, NMDA, 0b0010), (h[1], 7, AMPA, 0b1000), (h[2], 9, AMPA, 0b0001),
-           (h[3], 7, AMPA, 0b0101), (o[0], 100, AMPA, 0b1111), (o[0], 101, SHUNT, 0b0110),
-           (o[1], 102, AMPA, 0b0001), (o[1], 103, AMPA, 0b0010)]
-    sram = [(-1, 7, 0, 0b0001), (-2, 8, 0, 0b0001), (-3, 9, 0, 0b0001), (-3, 7, 0, 0b0010),
-            (h[0], 100, 3, 0b0010), (h[1], 101, 3, 0b0010), (h[2], 102, 3, 0b0010),
-            (h[2], 50, 0, 0b0001), (h[3], 103, 3, 0b0010)]
-    cam, sram = np.array(cam).T, np.array(sram).T
-    cores = {(0, 0): CoreConfig(0, 0, 0, role_biases(0)),
-             (0, 1): CoreConfig(0, 1, 1, role_biases(1)),
-             (3, 1): CoreConfig(3, 1, 2, role_biases(2))}
-    return RoutingTables(
-        target="dynapse2", chips=4, cores_per_chip=4, neurons_per_core=256,
-        syn_types=("AMPA", "GABA", "NMDA", "SHUNT"), populations=[("hid", 4), ("out", 2)],
-        input_populations=[("inp", 3)], neuron_hw=np.array(h + o), cam_post=cam[0],
-        cam_key=cam[1], cam_type=cam[2], cam_code=cam[3], sram_src=sram[0], sram_key=sram[1],
-        sram_chip=sram[2], sram_cores=sram[3], cores=cores, outputs=["out"])
-
-
-def full_meta() -> ConfigMeta:
-    return ConfigMeta(dt=1e-3, circuit_options=CircuitOptions(time_scale=2, pulse_width=2e-5),
-                      projections=(ProjectionRecord("p_in", "inp", "hid", 0),
-                                   ProjectionRecord("p_rec", "hid", "hid", 1),
-                                   ProjectionRecord("p_out", "hid", "out", 0)),
-                      latches={hw(0, 0, 1): {"latch_so_dc": True, "latch_de_mux": False}})
 
 
 @pytest.fixture(scope="module")
@@ -335,26 +284,8 @@ class Dynapse2Configuration:
 '''
 
 
-@pytest.fixture
-def clean_samna(monkeypatch):
-    """Whatever a test puts on sys.path as 'samna' is forgotten afterwards."""
-    yield monkeypatch
-    for name in [m for m in sys.modules if m == "samna" or m.startswith("samna.")]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
-
-
-def install_fake(root: Path, monkeypatch, files: dict[str, str]) -> None:
-    pkg = root / "samna"
-    pkg.mkdir()
-    for name, text in files.items():
-        (pkg / name).write_text(text)
-    monkeypatch.syspath_prepend(str(root))
-    importlib.invalidate_caches()
-
-
-def test_pypi_stub_is_detected_without_importing_it(target, tmp_path, clean_samna):
-    install_fake(tmp_path, clean_samna, {"__init__.py": "PYPI_SAMNA = True\n"
+def test_pypi_stub_is_detected_without_importing_it(target, fake_samna):
+    fake_samna({"__init__.py": "PYPI_SAMNA = True\n"
                                          "raise RuntimeError('the stub must not be imported')\n"})
     usable, reason = se2_samna.samna_status()
     assert not usable and "bootstrap stub" in reason
@@ -369,9 +300,9 @@ def test_missing_samna_is_a_clear_error(target, monkeypatch):
         se2_samna.to_samna(se2.from_json(se2.to_json(se2_tables(), target)), target)
 
 
-def test_to_samna_fills_a_real_like_configuration(target, tmp_path, clean_samna):
+def test_to_samna_fills_a_real_like_configuration(target, fake_samna):
     params = {b.name: b.transistor for b in target.biases}
-    install_fake(tmp_path, clean_samna, {
+    fake_samna({
         "__init__.py": "", "dynapse2.py": FAKE_DYNAPSE2.format(parameters=params,
                                                                latches=LATCH_NAMES)})
     assert se2_samna.samna_status()[0]
@@ -407,9 +338,9 @@ def test_to_samna_fills_a_real_like_configuration(target, tmp_path, clean_samna)
     assert config.chips[0].cores[0].neurons[1].latch_so_dc is True
 
 
-def test_to_samna_names_a_parameter_samna_lacks(target, tmp_path, clean_samna):
+def test_to_samna_names_a_parameter_samna_lacks(target, fake_samna):
     params = {b.name: b.transistor for b in target.biases if b.name != "SOIF_LEAK_N"}
-    install_fake(tmp_path, clean_samna, {
+    fake_samna({
         "__init__.py": "", "dynapse2.py": FAKE_DYNAPSE2.format(parameters=params,
                                                                latches=LATCH_NAMES)})
     dep = se2.from_json(se2.to_json(se2_tables(), target))

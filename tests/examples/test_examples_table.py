@@ -3,9 +3,9 @@
 import json
 import re
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from networks import REPO
+
 sys.path.insert(0, str(REPO / "examples"))
 import run_all  # noqa: E402
 

@@ -3,34 +3,15 @@ placement, and strictly above the hop-free bound where hops are unavoidable."""
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
 
 from neurocc.compiler.placement import PlacementOptions, place
 from neurocc.compiler.placement.bound import cheapest_remote, lower_bound
-from neurocc.compiler.placement.cost import events
 from neurocc.compiler.placement.problem import build_problem
+from networks import brute_force_optimum, make_net, random_matrix, toy_resources
 
-from test_placement import make_net, random_matrix, toy_resources
-
-
-def brute_force_optimum(problem, res, hop_cost: float) -> float:
-    """Least events over every assignment with at most ``cap`` neurons and one class per core
-    (key and SRAM limits relaxed: the minimum over more assignments is lower, so a bound below
-    it is below the true optimum too)."""
-    cap = int(res.core_capacity().max())
-    best = np.inf
-    for core_of in itertools.product(range(res.total_cores), repeat=problem.n_neurons):
-        core_of = np.array(core_of)
-        if np.bincount(core_of, minlength=res.total_cores).max() > cap:
-            continue
-        if any(np.unique(problem.neuron_class[core_of == k]).size > 1
-               for k in range(res.total_cores)):
-            continue
-        best = min(best, events(problem, core_of, res, hop_cost))
-    return best
 
 
 def small_instance(seed: int):
