@@ -67,6 +67,7 @@ import functools
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -79,9 +80,13 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from neurocc.compiler.errors import IRVerifyError, ModelFormatError, ParseError, UnsupportedError
+from neurocc.compiler.errors import CapacityError, InvalidModelError, IRVerifyError, \
+    ModelFormatError, ParseError, UnsupportedError
 from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, RESETTING_MODELS, TIME_CONSTANTS,
                                  Network, Population, Projection, make_population)
+
+from .load import LoadOptions, check_neuron_memory
+from .model_file import check_model_file
 
 #: Time units and their power of ten in seconds.
 UNITS: dict[str, int] = {"s": 0, "ms": -3, "us": -6, "ns": -9}
@@ -338,14 +343,28 @@ def _syntax_error(err: UnexpectedInput, text: str) -> tuple[int, int, str, str]:
             found = repr(str(token))
         expected = err.accepts or err.expected
     else:  # UnexpectedCharacters: no terminal matches here
-        found = repr(re.match(r"\S+", text[err.pos_in_stream:]).group(0))
+        found = _describe_text(text[err.pos_in_stream:])
         parser = getattr(err, "interactive_parser", None)
-        expected = parser.accepts() if parser is not None else err.allowed
-    alternatives = sorted(_describe_terminal(t) for t in expected)
+        expected = parser.accepts() if parser is not None else getattr(err, "allowed", ())
+    alternatives = sorted(_describe_terminal(t) for t in expected) or ["something else"]
     wanted = alternatives[0] if len(alternatives) == 1 else \
         "one of " + ", ".join(alternatives[:-1]) + " or " + alternatives[-1]
     return err.line, err.column, f"unexpected {found}, expected {wanted}", \
         f"write {wanted} here ({_SYNTAX_HELP})"
+
+
+def _describe_text(rest: str) -> str:
+    """The unexpected text at an error: a word, or one invisible character by its code point.
+
+    Whitespace the grammar does not know (no-break space, U+2028, U+0085...) and other characters
+    that do not print are named, never shown, so the message stays one line.
+    """
+    if not rest:
+        return "end of file"
+    char = rest[0]
+    if char.isspace() or not char.isprintable():
+        return f"character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')})"
+    return repr(re.match(r"\S+", rest).group(0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,8 +373,11 @@ def _syntax_error(err: UnexpectedInput, text: str) -> tuple[int, int, str, str]:
 class _Builder:
     """Checks the syntax tree against the IR's rules and builds the network."""
 
-    def __init__(self, base_dir: Path):
+    def __init__(self, base_dir: Path, options: LoadOptions, filename: str):
         self.base_dir = base_dir
+        self.options = options
+        self.filename = filename
+        self.neurons = 0  # declared so far, inputs included, for the memory budget
 
     def network(self, header: _Header, statements: list) -> Network:
         net = Network(name=str(header.name), dt=self._header_dt(header))
@@ -391,6 +413,7 @@ class _Builder:
             if dt is not None:
                 raise _Located(s.key, "dt is set twice", "set dt once")
             dt = self._scalar(s, time=True, bound="positive")
+            self._agree(s, "dt", dt)
         if dt is None:
             raise _Located(header.keyword, "the network header does not set dt",
                            f"write: network {_format_name(str(header.name))} {{ dt = 1 ms }}")
@@ -456,6 +479,13 @@ class _Builder:
         if size < 1:
             raise _Located(decl.size, f"population {str(decl.name)!r} has size {size}",
                            "a population needs at least one neuron")
+        self.neurons += size
+        try:
+            check_neuron_memory(self.neurons, "the populations declared up to here",
+                                self.options.max_memory)
+        except CapacityError as err:
+            err.where = f"{self.filename}:{decl.size.line}:{decl.size.column}"
+            raise
         own = MODEL_PARAMS[model]
         params: dict[str, np.ndarray] = {}
         scale: dict[str, np.ndarray] = {}
@@ -474,8 +504,10 @@ class _Builder:
                                                bound="positive" if time else None)
             elif s.label == "reset":
                 extra["reset"] = self._reset(s)
+                self._agree(s, "reset", extra["reset"])
             elif s.label == "refractory":
                 extra["refractory"] = self._scalar(s, time=True, bound="non-negative")
+                self._agree(s, "refractory", extra["refractory"])
             else:
                 allowed = ", ".join([*own, "reset", "refractory", "scale.NAME"])
                 raise _Located(s.key, f"{model} has no parameter {s.label!r}",
@@ -483,7 +515,24 @@ class _Builder:
         for tau in (p for p in own if p in TIME_CONSTANTS and p not in params):
             raise _Located(decl.name, f"population {str(decl.name)!r} ({model}) does not set "
                            f"its time constant {tau}", f"add a line: {tau} = 10 ms")
+        if model in RESETTING_MODELS:  # the options fill in what the population leaves out
+            for key in ("reset", "refractory"):
+                if key not in extra and getattr(self.options, key) is not None:
+                    extra[key] = getattr(self.options, key)
         return make_population(str(decl.name), model, size, **params, **extra, scale=scale)
+
+    def _agree(self, s: _Setting, key: str, stated: float | str) -> None:
+        """Refuse a load option (``--dt``, ``--reset``, ``--refractory``) the file contradicts."""
+        given = getattr(self.options, key)
+        if given is None or (given == stated if isinstance(stated, str) else
+                             math.isclose(float(given), stated, rel_tol=1e-9, abs_tol=0.0)):
+            return
+        value = s.value
+        shown = str(value) if not isinstance(value, _Quantity) else \
+            f"{value.number} {value.unit}" if value.unit else str(value.number)
+        flag = given if isinstance(given, str) else repr(float(given))
+        raise _Located(s.key, f"{key} = {shown} here, but --{key} {flag} was given",
+                       f"drop --{key} (a .ncl file states its own {key}) or change it here")
 
     @staticmethod
     def _reset(s: _Setting) -> str:
@@ -627,16 +676,20 @@ def _sparse_weights(w: _Sparse, shape: tuple[int, int]) -> sp.csr_array:
 # ---------------------------------------------------------------------------------------------
 # Public API
 
-def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<text>") -> Network:
+def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<text>",
+                  options: LoadOptions = LoadOptions()) -> Network:
     """Parse a ``.ncl`` text into a verified :class:`Network`.
 
     ``base_dir`` is where ``file "..."`` weight references are looked up (default: the current
-    directory). Any error raises :class:`ParseError` located ``filename:line:column``.
+    directory). Any error raises :class:`ParseError` located ``filename:line:column``; a model
+    over the memory budget ``options.max_memory`` raises :class:`CapacityError`. ``options``'
+    ``dt``, ``reset`` and ``refractory``, when given, must agree with the values the text states
+    and fill in the reset and refractory period of populations that state none.
     """
     try:
         header, statements = _parser().parse(text)
-        return _Builder(Path.cwd() if base_dir is None else Path(base_dir)).network(header,
-                                                                                    statements)
+        builder = _Builder(Path.cwd() if base_dir is None else Path(base_dir), options, filename)
+        return builder.network(header, statements)
     except UnexpectedInput as err:
         line, column, message, fix = _syntax_error(err, text)
     except _Located as err:
@@ -644,9 +697,14 @@ def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<
     raise ParseError(message, where=f"{filename}:{line}:{column}", fix=fix)
 
 
-def read_text(path: str | Path) -> Network:
-    """Read a ``.ncl`` file; weight files it names are relative to its folder."""
+def read_text(path: str | Path, options: LoadOptions = LoadOptions()) -> Network:
+    """Read a ``.ncl`` file; weight files it names are relative to its folder.
+
+    Only a regular file of at most :data:`~neurocc.frontend.model_file.MAX_MODEL_BYTES` is read;
+    ``options`` as in :func:`parse_network`.
+    """
     path = Path(path)
+    check_model_file(path, ".ncl")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -655,7 +713,12 @@ def read_text(path: str | Path) -> Network:
     except OSError as err:
         raise ModelFormatError(f"cannot read the file ({err.strerror})", where=str(path),
                                fix="check the path of the .ncl file") from None
-    return parse_network(text, base_dir=path.parent, filename=str(path))
+    net = parse_network(text, base_dir=path.parent, filename=str(path), options=options)
+    if net.neurons() == 0:  # the language allows it (inputs only); a model to compile does not
+        raise InvalidModelError("the network has no neuron population (inputs alone compute "
+                                "nothing)", where=str(path),
+                                fix="declare one: population NAME : LIF[SIZE] { tau_mem = 10 ms }")
+    return net
 
 
 def write_text(net: Network, path: str | Path) -> None:

@@ -180,19 +180,24 @@ def test_damaged_hdf5_is_one_format_error(shared_models, tmp_path, monkeypatch, 
             "damaged or not a NIR file")
 
 
-def test_damaged_bytes_of_a_real_file(shared_models, tmp_path):
-    """Zeroed bytes across the object headers of a real export: an error, never a crash."""
-    data = bytearray((shared_models / "braille_noDelay_bias_zero.nir").read_bytes())
+def test_damaged_bytes_of_a_real_file(shared_models, tmp_path, monkeypatch):
+    """Zeroed bytes across the object headers and heaps of a real export: an error or a network,
+    never a crash, and never a hang (the HDF5 library loops forever on some damaged heaps)."""
+    from neurocc.frontend import nir_source
+    monkeypatch.setattr(nir_source, "READ_TIMEOUT_S", 1.0)
+    data = (shared_models / "braille_noDelay_bias_zero.nir").read_bytes()
+    refusals = []
     for start in range(512, 8192, 512):
-        damaged = bytearray(data)
-        damaged[start:start + 64] = bytes(64)
         path = tmp_path / f"damaged{start}.nir"
-        path.write_bytes(bytes(damaged))
-        with strict():
+        path.write_bytes(data[:start] + bytes(64) + data[start + 64:])
+        with strict(5):
             try:
                 load_model(path)
             except NeuroccError as err:
-                assert "\n" not in str(err)
+                assert "\n" not in str(err) and f"damaged{start}.nir" in str(err)
+                refusals.append(start)
+        assert path.read_bytes()[:start] == data[:start]
+    assert len(refusals) >= 2, refusals
 
 
 # -- class 2: declared sizes are checked before anything is allocated ------------------------
@@ -211,11 +216,13 @@ def test_shape_of_1e300(tmp_path):
     refused(path, CapacityError, "--max-memory")
 
 
-def test_conv_over_30000_by_30000(tmp_path):
-    node = conv(input_shape=np.array([30000, 30000]), weight=np.ones((4, 1, 3, 3)))
+@pytest.mark.parametrize("side,where", [(30000, "node 'in' (Input)"),
+                                        (3000, "node 'a' (Conv2d): unrolling the convolution")])
+def test_conv_over_a_huge_image(tmp_path, side, where):
+    node = conv(input_shape=np.array([side, side]), weight=np.ones((64, 1, 3, 3)))
     path = chain(tmp_path, {"a": node, "b": {"type": "IF", "r": 1.0, "v_threshold": 1.0}},
-                 in_shape=(1, 30000, 30000))
-    refused(path, CapacityError, "node 'a' (Conv2d)", "--max-memory")
+                 in_shape=(1, side, side))
+    refused(path, CapacityError, where, "--max-memory")
 
 
 def test_pool_with_a_huge_kernel(tmp_path):
@@ -232,7 +239,7 @@ def test_huge_declared_dataset_is_not_read(tmp_path):
         del fh["node/nodes/a/weight"]
         fh["node/nodes/a"].create_dataset("weight", shape=(10**6, 10**6), dtype="f8",
                                           chunks=(1, 1024))
-    refused(path, CapacityError, "'node/nodes/a/weight'", "--max-memory")
+    refused(path, CapacityError, "'/node/nodes/a/weight'", "--max-memory")
 
 
 def test_budget_follows_the_option(tmp_path):
@@ -258,7 +265,7 @@ def test_conv_fields_must_be_whole_numbers(tmp_path, field, value):
     refused(path, NeuroccError, "node 'a' (Conv2d)", field)
 
 
-@pytest.mark.parametrize("value", [np.nan, np.inf, 2.5, 10**300])
+@pytest.mark.parametrize("value", [np.nan, np.inf, 2.5, 1e300])
 def test_pool_kernel_must_be_a_whole_number(tmp_path, value):
     path = chain(tmp_path, {"a": pool(kernel_size=np.array([value, 2.0])), "b": lif(4)},
                  in_shape=(1, 3, 3), out_shape=(4,))
@@ -298,7 +305,7 @@ def test_unusual_characters_give_a_located_syntax_error(char):
     message = str(info.value)
     assert len(message.splitlines()) == 1, message
     # lark counts lines by '\n' only; the reported position is the character's own
-    assert message.startswith("u.ncl:3:35: unexpected character U+"), message
+    assert message.startswith("u.ncl:3:34: unexpected character U+"), message
     assert f"U+{ord(char):04X}" in message
 
 
