@@ -78,7 +78,7 @@ def _read_node_group(path: Path, max_memory: int) -> dict[str, Any]:
             if "node" not in fh or not isinstance(fh["node"], h5py.Group):
                 raise ModelFormatError("HDF5 file has no 'node' group, so it is not a NIR graph",
                                        fix="write the file with nir.write")
-            return _decode(_group_to_dict(fh["node"], max_memory))
+            return _decode(_group_to_dict(fh["node"], _Budget(max_memory)))
     except NeuroccError:
         raise
     # h5py raises any of these (not only OSError) on damaged bytes; none comes from neurocc
@@ -145,20 +145,31 @@ def _read_before(fd: int, deadline: float, timeout: float) -> bytes:
     return os.read(fd, 1 << 20)
 
 
-def _group_to_dict(group: h5py.Group, max_memory: int, depth: int = 0) -> dict[str, Any]:
+def _group_to_dict(group: h5py.Group, budget: _Budget, depth: int = 0) -> dict[str, Any]:
     if depth > 2 * MAX_NESTING + 2:
         raise ModelFormatError(f"HDF5 groups are nested more than {2 * MAX_NESTING + 2} deep "
                                f"at {group.name!r} (subgraphs nested more than {MAX_NESTING} "
                                f"deep)", fix="flatten the nested subgraphs before export")
-    return {key: _group_to_dict(item, max_memory, depth + 1) if isinstance(item, h5py.Group)
-            else _read_dataset(item, max_memory) for key, item in group.items()}
+    return {key: _group_to_dict(item, budget, depth + 1) if isinstance(item, h5py.Group)
+            else _read_dataset(item, budget) for key, item in group.items()}
 
 
-def _read_dataset(dataset: h5py.Dataset, max_memory: int) -> Any:
+class _Budget:
+    """Bytes the datasets read so far take, against the memory budget."""
+
+    def __init__(self, max_memory: int):
+        self.max_memory, self.used = max_memory, 0.0
+
+    def take(self, nbytes: float, what: str) -> None:
+        self.used += nbytes
+        check_memory(self.used, what, self.max_memory)
+
+
+def _read_dataset(dataset: h5py.Dataset, budget: _Budget) -> Any:
     """The dataset's value, after checking the size it declares (it may store much less)."""
     itemsize = dataset.dtype.itemsize if dataset.dtype.kind != "O" else 64
-    check_memory(float(np.prod(dataset.shape or (1,), dtype=np.float64)) * itemsize,
-                 f"HDF5 dataset {dataset.name!r} of shape {list(dataset.shape)}", max_memory)
+    budget.take(float(np.prod(dataset.shape or (1,), dtype=np.float64)) * itemsize,
+                f"the HDF5 datasets up to {dataset.name!r} (shape {list(dataset.shape or ())})")
     return dataset[()]
 
 

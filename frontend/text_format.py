@@ -68,6 +68,9 @@ import json
 import math
 import re
 import unicodedata
+import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -85,6 +88,8 @@ from neurocc.compiler.errors import CapacityError, InvalidModelError, IRVerifyEr
 from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, RESETTING_MODELS, TIME_CONSTANTS,
                                  Network, Population, Projection, make_population)
 
+from neurocc.compiler.limits import check_memory
+
 from .load import LoadOptions, check_neuron_memory
 from .model_file import check_model_file
 
@@ -96,6 +101,12 @@ _TERMINAL_WORDS = {
     "INT": "a whole number", "UNIT": "a time unit (s, ms, us, ns)", "_NL": "end of line",
     "$END": "end of file",
 }
+#: Memory the parser takes per byte of text (measured: 17 for a dense matrix of "0, "; the
+#: densest text, "0,", takes about half again as much).
+PARSE_BYTES_PER_BYTE = 32
+#: .npy header readers by format version (a header is read before its array, to check its size).
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
 _SYNTAX_HELP = "the .ncl syntax is described in the docstring of neurocc.frontend.text_format"
 
 
@@ -204,6 +215,14 @@ def _to_float(token: Token, exponent: int = 0) -> float:
     return value
 
 
+def _to_int(token: Token) -> int:
+    """A whole-number token (size, delay, index); more than 40 digits is refused as too large."""
+    if len(token) > 40:
+        raise _Located(token, f"whole number with {len(token)} digits is too large",
+                       "write a number below 10^40")
+    return int(token)
+
+
 class _ToSyntaxTree(Transformer):
     """Run inside the LALR parser: builds the dataclasses above instead of a lark tree."""
 
@@ -223,7 +242,7 @@ class _ToSyntaxTree(Transformer):
         keyword, *rest = c
         name = rest.pop(0).name if isinstance(rest[0], _ProjName) else None
         source, target, *rest = rest
-        delay = int(rest.pop(0)) if isinstance(rest[0], Token) else 0
+        delay = _to_int(rest.pop(0)) if isinstance(rest[0], Token) else 0
         return _ProjDecl(keyword, name, source, target, delay, rest[0])
 
     def proj_name(self, c):
@@ -475,17 +494,14 @@ class _Builder:
             models = ", ".join(m for m in MODEL_PARAMS if m != "input")
             raise _Located(decl.model, f"unknown neuron model {model!r}",
                            f"use one of {models}; declare inputs with: input NAME[SIZE]")
-        size = int(decl.size)
+        size = _to_int(decl.size)
         if size < 1:
             raise _Located(decl.size, f"population {str(decl.name)!r} has size {size}",
                            "a population needs at least one neuron")
         self.neurons += size
-        try:
+        with self._at(decl.size):
             check_neuron_memory(self.neurons, "the populations declared up to here",
                                 self.options.max_memory)
-        except CapacityError as err:
-            err.where = f"{self.filename}:{decl.size.line}:{decl.size.column}"
-            raise
         own = MODEL_PARAMS[model]
         params: dict[str, np.ndarray] = {}
         scale: dict[str, np.ndarray] = {}
@@ -594,40 +610,61 @@ class _Builder:
 
     def _file_weights(self, ref: _FileRef, shape: tuple[int, int]) -> np.ndarray:
         path = self.base_dir / str(ref.path)
-        if not path.is_file():
+        if not path.is_file():  # also refuses pipes and devices, which would block or not end
             raise _Located(ref.path, f"weights file {str(ref.path)!r} not found (looked for "
                            f"{path})", "file paths are relative to the folder of the .ncl file")
         try:
-            archive = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise _Located(ref.path, f"weights file {str(ref.path)!r} is not a NumPy archive "
-                           f"({err})", "save the weights with numpy.savez") from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise _Located(ref.path, f"weights file {str(ref.path)!r} is a single .npy array, "
-                           "not a .npz archive", "save the weights with numpy.savez")
-        with archive:
-            keys = list(archive.files)
-            if ref.key is None and len(keys) != 1:
-                raise _Located(ref.keyword, f"{str(ref.path)!r} holds {len(keys)} arrays "
-                               f"({', '.join(keys)}) and no key is given",
-                               'add key "NAME" after the file name')
-            key = keys[0] if ref.key is None else str(ref.key)
-            if key not in keys:
-                raise _Located(ref.key, f"{str(ref.path)!r} has no array {key!r}",
-                               f"use one of: {', '.join(keys)}")
-            matrix = archive[key]
-        at = ref.key or ref.path
-        if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number) or \
-                np.iscomplexobj(matrix):
-            raise _Located(at, f"array {key!r} is {matrix.dtype} of shape {matrix.shape}, not a "
-                           "real 2-D matrix", "store a 2-D float array (target, source)")
-        _check_shape(matrix.shape, at, shape)
+            with path.open("rb") as fh:  # closed here even when numpy fails half-way
+                archive = np.load(fh, allow_pickle=False, mmap_mode="r")
+                if not isinstance(archive, np.lib.npyio.NpzFile):
+                    raise _Located(ref.path, f"weights file {str(ref.path)!r} is a single .npy "
+                                   "array, not a .npz archive",
+                                   "save the weights with numpy.savez")
+                key, matrix = self._npz_member(archive, ref, shape)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+            detail = " ".join(str(err).split())[:200]
+            raise _Located(ref.path, f"weights file {str(ref.path)!r} is not a readable NumPy "
+                           f"archive ({detail})", "save the weights with numpy.savez") from None
         matrix = matrix.astype(np.float64)
         if not np.all(np.isfinite(matrix)):
             row, col = np.argwhere(~np.isfinite(matrix))[0]
-            raise _Located(at, f"array {key!r} has weight [{row}, {col}] = {matrix[row, col]}",
-                           "weights must be finite numbers")
+            raise _Located(ref.key or ref.path, f"array {key!r} has weight [{row}, {col}] = "
+                           f"{matrix[row, col]}", "weights must be finite numbers")
         return matrix
+
+    def _npz_member(self, archive: np.lib.npyio.NpzFile, ref: _FileRef,
+                    shape: tuple[int, int]) -> tuple[str, np.ndarray]:
+        """The array the reference names, read only after its header's shape and dtype fit."""
+        keys = list(archive.files)
+        if ref.key is None and len(keys) != 1:
+            raise _Located(ref.keyword, f"{str(ref.path)!r} holds {len(keys)} arrays "
+                           f"({', '.join(keys)}) and no key is given",
+                           'add key "NAME" after the file name')
+        key = keys[0] if ref.key is None else str(ref.key)
+        if key not in keys:
+            raise _Located(ref.key, f"{str(ref.path)!r} has no array {key!r}",
+                           f"use one of: {', '.join(keys)}")
+        at = ref.key or ref.path
+        member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+        with archive.zip.open(member) as fh:
+            declared, _, dtype = _NPY_HEADERS[np.lib.format.read_magic(fh)](fh)
+        if len(declared) != 2 or dtype.kind not in "biuf":
+            raise _Located(at, f"array {key!r} is {dtype} of shape {declared}, not a real 2-D "
+                           "matrix", "store a 2-D float array (target, source)")
+        _check_shape(declared, at, shape)
+        with self._at(at):
+            check_memory(8.0 * shape[0] * shape[1], f"the weight matrix {key!r} {shape}",
+                         self.options.max_memory)
+        return key, archive[key]
+
+    @contextmanager
+    def _at(self, token: Token) -> Iterator[None]:
+        """Locate a memory budget error at ``token`` (it stays a :class:`CapacityError`)."""
+        try:
+            yield
+        except CapacityError as err:
+            err.where = f"{self.filename}:{token.line}:{token.column}"
+            raise
 
 
 def _closed_cycle(instant: nx.DiGraph, source: str, target: str) -> list[str]:
@@ -651,7 +688,7 @@ def _check_shape(shape: tuple[int, int], at: Token, expected: tuple[int, int]) -
 def _sparse_weights(w: _Sparse, shape: tuple[int, int]) -> sp.csr_array:
     rows, cols, values, seen = [], [], [], {}
     for row_token, col_token, value in w.triples:
-        row, col = int(row_token), int(col_token)
+        row, col = _to_int(row_token), _to_int(col_token)
         for index, token, limit, what in ((row, row_token, shape[0], "target"),
                                           (col, col_token, shape[1], "source")):
             if index >= limit:
@@ -704,7 +741,9 @@ def read_text(path: str | Path, options: LoadOptions = LoadOptions()) -> Network
     ``options`` as in :func:`parse_network`.
     """
     path = Path(path)
-    check_model_file(path, ".ncl")
+    size = check_model_file(path, ".ncl")
+    check_memory(size * PARSE_BYTES_PER_BYTE, f"{path}: parsing {size} bytes of text",
+                 options.max_memory)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

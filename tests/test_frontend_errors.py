@@ -420,3 +420,64 @@ def test_inspect_says_one_line_on_bad_models(cli, tmp_path, shared_models):
             code, out, err = cli(["inspect", str(path)])
         assert code == 2, (path, err)
         assert err.startswith("error: ") and "Traceback" not in err + out, err
+
+
+# -- .ncl: numbers, weight files and the text itself --------------------------------------------
+
+def test_integer_with_thousands_of_digits():
+    with strict(), pytest.raises(ParseError, match=r"<text>:2:19: whole number with 5000 digits"):
+        parse_network(HEADER + "population b : IF[" + "9" * 5000 + "]\n")
+
+
+def npz_declaring(path: Path, shape: tuple[int, ...]) -> Path:
+    """A .npz whose member's header declares ``shape`` but which stores no data."""
+    import zipfile
+    with zipfile.ZipFile(path, "w") as archive, archive.open("w.npy", "w") as member:
+        np.lib.format.write_array_header_1_0(
+            member, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return path
+
+
+def weights_from_file(n: int) -> str:
+    return (HEADER + f"input a[{n}]\npopulation b : IF[{n}]\n"
+            'projection a -> b { weights = file "w.npz" }\n')
+
+
+def test_weight_file_header_is_checked_before_reading(tmp_path):
+    (tmp_path / "net.ncl").write_text(weights_from_file(3))
+    npz_declaring(tmp_path / "w.npz", (10**9, 3))
+    refused(tmp_path / "net.ncl", ParseError, "net.ncl:4:", "shape (1000000000, 3)")
+    (tmp_path / "net.ncl").write_text(weights_from_file(100_000))
+    npz_declaring(tmp_path / "w.npz", (100_000, 100_000))
+    refused(tmp_path / "net.ncl", CapacityError, "net.ncl:4:", "74.5 GiB", "--max-memory")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "fifo", "npy"])
+def test_damaged_weight_files(tmp_path, damage):
+    (tmp_path / "net.ncl").write_text(weights_from_file(2))
+    if damage == "fifo":
+        os.mkfifo(tmp_path / "w.npz")
+    elif damage == "npy":
+        np.save(tmp_path / "w.npz", np.ones((2, 2)))
+        (tmp_path / "w.npz.npy").rename(tmp_path / "w.npz")
+    else:
+        np.savez_compressed(tmp_path / "w.npz", w=np.random.default_rng(0).random((2, 2)))
+        data = (tmp_path / "w.npz").read_bytes()
+        (tmp_path / "w.npz").write_bytes(data[:len(data) // 2])
+    refused(tmp_path / "net.ncl", ParseError, "net.ncl:4:", "w.npz")
+
+
+def test_text_larger_than_the_parser_budget():
+    refused(REPO / "examples" / "tiny.ncl", CapacityError, "tiny.ncl", "parsing",
+            options=LoadOptions(max_memory=10_000))
+
+
+def test_declared_datasets_add_up(tmp_path):
+    """Each dataset within the budget, together over it: refused before reading them all."""
+    path = chain(tmp_path, {"a": {"type": "Linear", "weight": np.eye(2)}, "b": lif(2)})
+    with h5py.File(path, "a") as fh:
+        for i in range(8):
+            fh["node/nodes/a"].create_dataset(f"extra{i}", shape=(2048, 2048), dtype="f8",
+                                              chunks=(1, 1024))
+    refused(path, CapacityError, "HDF5 datasets up to", "extra3", options=LoadOptions(
+        max_memory=100 * 2**20))
