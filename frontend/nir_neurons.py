@@ -27,7 +27,7 @@ import numpy as np
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError
 from neurocc.compiler.ir import MODEL_PARAMS, RESETTING_MODELS, Population, make_population
 
-from .nir_values import float_array, strip_batch
+from .nir_values import check_finite, float_array, strip_batch
 
 #: Per NIR neuron type: required parameters, and the optional ones with their default.
 NEURON_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
@@ -138,12 +138,8 @@ def finite_product(factor: np.ndarray, values: np.ndarray, what: str) -> np.ndar
     """``factor * values`` elementwise, refused (without numpy warnings) when it overflows."""
     with np.errstate(over="ignore", invalid="ignore"):
         out = factor * values
-    bad = np.flatnonzero(~np.isfinite(out))
-    if bad.size:
-        raise InvalidModelError(f"{what} overflows 64-bit floats at index {bad[0]} "
-                                f"({bad.size} values)",
-                                fix="check the export: the layer's values are far too large "
-                                    "for its threshold")
+    check_finite(out, what, "check the export: the layer's values are far too large for its "
+                            "threshold")
     return out
 
 

@@ -39,7 +39,7 @@ from .nir_graph import FlatGraph, check_loops, find_back_edges, flatten_graph
 from .nir_linear import LINEAR_TYPES, LinearOp, linear_op
 from .nir_neurons import NEURON_FIELDS, NeuronNode, gain, parse_neuron, to_population
 from .nir_source import load_graph_dict
-from .nir_values import field, shape_of, size_of
+from .nir_values import check_finite, field, shape_of, size_of
 
 Shape = tuple[int, ...]
 SUPPORTED_TYPES = ("Input", "Output", *NEURON_FIELDS, *LINEAR_TYPES, "NIRGraph")
@@ -223,10 +223,12 @@ def _compose(graph: FlatGraph, populations: list[str], ops: dict[str, LinearOp],
                 for delay, m in _gather(preds[tgt], tgt, reach, back).items():
                     key = (src, tgt, delay)
                     weights[key] = weights[key] + m if key in weights else m
-    for (src, tgt, _), matrix in sorted(weights.items()):
-        _check_finite(matrix.data, f"the weights composed from {src!r} to {tgt!r}", label)
-    for tgt, bias in sorted(biases.items()):
-        _check_finite(bias, f"the bias composed into {tgt!r}", label)
+    fix = "check the export: the linear layers' values are far too large"
+    with _located(label):
+        for (src, tgt, _), matrix in sorted(weights.items()):
+            check_finite(matrix.data, f"the weights composed from {src!r} to {tgt!r}", fix)
+        for tgt, bias in sorted(biases.items()):
+            check_finite(bias, f"the biases composed into {tgt!r}", fix)
     return weights, biases
 
 
@@ -239,25 +241,12 @@ def _product(a: sp.csr_array, b: sp.csr_array, max_memory: int, what: str) -> sp
     return sp.csr_array(a @ b)
 
 
-def _check_finite(values: np.ndarray, what: str, label: str) -> None:
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        raise InvalidModelError(f"{what} are not finite: {bad.size} values overflow 64-bit "
-                                f"floats", where=label,
-                                fix="check the export: the linear layers' values are far too "
-                                    "large")
-
-
 def _scale_rows(factor: np.ndarray, matrix: sp.csr_array, what: str) -> sp.csr_array:
     """``diag(factor) @ matrix`` without zeros, refused (without numpy warnings) on overflow."""
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = sp.csr_array(sp.diags_array(factor) @ matrix)
-    bad = np.flatnonzero(~np.isfinite(scaled.data))
-    if bad.size:
-        raise InvalidModelError(f"{what} times the gain r*w_in/threshold overflow 64-bit floats "
-                                f"({bad.size} weights)",
-                                fix="check the export: the threshold is far too small for the "
-                                    "weights")
+    check_finite(scaled.data, f"{what} times the gain r*w_in/threshold",
+                 "check the export: the threshold is far too small for the weights")
     scaled.eliminate_zeros()
     return scaled
 

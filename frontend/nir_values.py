@@ -48,6 +48,14 @@ def size_of(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
+def check_finite(values: np.ndarray, what: str, fix: str) -> None:
+    """Refuse values that overflowed (computed under ``np.errstate``, so without warnings)."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise InvalidModelError(f"{what} overflow 64-bit floats ({bad.size} values, the first "
+                                f"at index {bad[0]})", fix=fix)
+
+
 def field(node: Mapping[str, Any], key: str) -> Any:
     """A required field of a node; its absence is a format error naming the field."""
     if key not in node:

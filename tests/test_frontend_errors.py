@@ -7,7 +7,6 @@ allocating what a hostile size asks for, and without hanging.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import warnings
 from contextlib import contextmanager
@@ -292,7 +291,8 @@ def test_tiny_threshold_blames_the_threshold_without_warnings(tmp_path, threshol
 def test_weights_that_overflow_when_composed(tmp_path):
     middle = {"a": {"type": "Linear", "weight": np.full((2, 2), 1e200)},
               "b": {"type": "Linear", "weight": np.full((2, 2), 1e200)}, "c": lif(2)}
-    refused(chain(tmp_path, middle), InvalidModelError, "not finite")
+    refused(chain(tmp_path, middle), InvalidModelError, "bad.nir: the weights composed from 'in' "
+            "to 'c' overflow 64-bit floats")
 
 
 # -- class 3: .ncl text ------------------------------------------------------------------------
