@@ -41,8 +41,8 @@ def flatten_graph(graph: Mapping[str, Any], label: str) -> FlatGraph:
     read once (NIR forbids them); edges that meet through an inlined subgraph keep their sum.
     """
     kind = graph.get("type")
-    if kind != "NIRGraph":
-        shown = f"a {kind}" if isinstance(kind, str) else "a node without a type"
+    if not (isinstance(kind, str) and kind == "NIRGraph"):
+        shown = f"a {kind}" if isinstance(kind, str) else "a node without a type name"
         raise ModelFormatError(f"the root node is {shown}, not a NIRGraph", where=label,
                                fix="export the whole network as a NIRGraph (nir.write(path, "
                                    "nir.NIRGraph(nodes, edges)))")

@@ -481,3 +481,11 @@ def test_declared_datasets_add_up(tmp_path):
                                               chunks=(1, 1024))
     refused(path, CapacityError, "HDF5 datasets up to", "extra3", options=LoadOptions(
         max_memory=100 * 2**20))
+
+
+def test_root_type_that_is_not_a_string(tmp_path):
+    path = chain(tmp_path, {"b": lif(2)})
+    with h5py.File(path, "a") as fh:
+        del fh["node/type"]
+        fh["node"].create_dataset("type", data=np.ones(3))
+    refused(path, ModelFormatError, "bad.nir", "root node is a node without a type name")

@@ -131,7 +131,8 @@ def edit_hdf5(path: Path, op: str, index: int, choice: int) -> None:
         if op == "delete":
             del fh[name]
         elif op == "value":
-            _replace(fh, name, data=np.full(fh[name].shape, VALUES[choice % len(VALUES)]))
+            shape = fh[name].shape if fh[name].size < 10**6 else ()  # not a declared terabyte
+            _replace(fh, name, data=np.full(shape, VALUES[choice % len(VALUES)]))
         elif op == "dtype":
             kind = DTYPES[choice % len(DTYPES)]
             data = np.array([b"abc"]) if kind == "S3" else np.ones(3, dtype=kind)
