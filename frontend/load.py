@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from neurocc.compiler.errors import NeuroccError
 from neurocc.compiler.ir import Network
 from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
 
@@ -52,8 +54,24 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Networ
     not HDF5 (a torch.save zip, a pickle) and says so.
     """
     path = Path(path)
-    if path.suffix == ".ncl":
-        from .text_format import read_text
-        return read_text(path, options)
-    from .nir_reader import read_nir
-    return read_nir(path, options)
+    try:
+        if path.suffix == ".ncl":
+            from .text_format import read_text
+            return read_text(path, options)
+        from .nir_reader import read_nir
+        return read_nir(path, options)
+    except NeuroccError as err:
+        _one_line(err)
+        raise
+
+
+#: What ``str.splitlines`` splits at: a name or node type holding one would break the message.
+_LINE_BREAKS = re.compile("[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _one_line(err: NeuroccError) -> None:
+    """Escape line breaks that names and values from the file carried into the error's text."""
+    for attr in ("message", "where", "fix"):
+        text = getattr(err, attr)
+        if text:
+            setattr(err, attr, _LINE_BREAKS.sub(lambda m: ascii(m.group())[1:-1], text))

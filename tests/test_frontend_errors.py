@@ -489,3 +489,14 @@ def test_root_type_that_is_not_a_string(tmp_path):
         del fh["node/type"]
         fh["node"].create_dataset("type", data=np.ones(3))
     refused(path, ModelFormatError, "bad.nir", "root node is a node without a type name")
+
+
+def test_line_breaks_from_the_file_stay_escaped(tmp_path):
+    """Names and node types are the file's text; in a message they must not break the line."""
+    path = chain(tmp_path, {"w": {"type": "Linear", "weight": np.eye(2)},
+                            "l": {"type": "Odd\u2028Type\x85"}})
+    message = refused(path, NeuroccError, "node 'l'", "\\u2028")
+    assert "\u2028" not in message and "\x85" not in message
+    text = tmp_path / "names.ncl"
+    text.write_text(HEADER + 'input "a\u2028b"[1]\ninput "a\u2028b"[2]\n')
+    refused(text, ParseError, "declared twice", "\\u2028")
