@@ -45,9 +45,10 @@ def load_graph_dict(source: str | Path | nir.NIRGraph,
                     max_memory: int = DEFAULT_MAX_MEMORY) -> tuple[dict[str, Any], str]:
     """Return the graph as nested dicts and a label for messages (file name or ``network``).
 
-    No dataset is read whose declared size exceeds ``max_memory`` bytes, and groups nested
-    deeper than ``2 * MAX_NESTING + 2`` (the HDF5 levels of :data:`MAX_NESTING` subgraphs) are
-    refused before they are walked.
+    Datasets are read only while the sizes they declare add up to at most ``max_memory`` bytes,
+    and groups nested deeper than ``2 * MAX_NESTING + 2`` (the HDF5 levels of
+    :data:`MAX_NESTING` subgraphs) are refused before they are walked. The file is read in a
+    child process with a time limit (:func:`_in_child`).
     """
     if isinstance(source, nir.NIRGraph):
         return _decode(source.to_dict()), "network"

@@ -87,7 +87,6 @@ from neurocc.compiler.errors import CapacityError, InvalidModelError, IRVerifyEr
     ModelFormatError, ParseError, UnsupportedError
 from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, RESETTING_MODELS, TIME_CONSTANTS,
                                  Network, Population, Projection, make_population)
-
 from neurocc.compiler.limits import check_memory
 
 from .load import LoadOptions, check_neuron_memory
