@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,8 +43,16 @@ class LoadOptions:
 
 
 def check_neuron_memory(neurons: int, what: str, max_memory: int) -> None:
-    """Refuse a model whose ``neurons`` would not fit the memory budget (before building them)."""
-    check_memory(float(neurons) * BYTES_PER_NEURON, f"{what} ({neurons} neurons)", max_memory)
+    """Refuse a model whose ``neurons`` would not fit the memory budget (before building them).
+
+    ``neurons`` may be any Python int (a declared shape can multiply to 10^900): it is compared
+    exactly and shown as a power of ten when it is too long to print.
+    """
+    if neurons * BYTES_PER_NEURON <= max_memory:
+        return
+    shown = str(neurons) if neurons < 10**15 else f"about 10^{int(math.log10(neurons))}"
+    check_memory(float(min(neurons, 10**300)) * BYTES_PER_NEURON, f"{what} ({shown} neurons)",
+                 max_memory)
 
 
 def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Network:

@@ -209,10 +209,13 @@ def test_huge_input_is_refused_with_the_estimate(tmp_path):
     assert "10^9" in message or "1000000000" in message
 
 
-def test_shape_of_1e300(tmp_path):
+@pytest.mark.parametrize("shape,shown", [([1e300], "about 10^300 neurons"),
+                                         ([1e300] * 3, "about 10^900 neurons"),
+                                         ([2.0**40, 2.0**40], "about 10^24 neurons")])
+def test_shape_of_1e300(tmp_path, shape, shown):
     path = chain(tmp_path, {"b": {"type": "IF", "r": 1.0, "v_threshold": 1.0}},
-                 in_shape=np.array([1e300]))
-    refused(path, CapacityError, "--max-memory")
+                 in_shape=np.array(shape))
+    refused(path, CapacityError, shown, "--max-memory")
 
 
 @pytest.mark.parametrize("side,where", [(30000, "node 'in' (Input)"),
