@@ -23,7 +23,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _load(model: Path, dt: float, reset: str, refractory: float):
+def _load(model: Path, dt: Optional[float], reset: Optional[str], refractory: Optional[float]):
     from neurocc.frontend.load import LoadOptions, load_model
     return load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory))
 
@@ -41,17 +41,19 @@ def cli(version: bool = typer.Option(False, "--version", callback=_version, is_e
     """neurocc: compile trained spiking networks to DYNAP-SE1/SE2 chips."""
 
 
-DT_OPTION = typer.Option(1e-4, "--dt", help="Seconds per step (NIR files do not store it; "
-                                            "snnTorch exports assume 1e-4).")
-RESET_OPTION = typer.Option("zero", "--reset", help="Reset mode: zero or subtract.")
-REFRACTORY_OPTION = typer.Option(0.0, "--refractory", help="Refractory period in seconds.")
+DT_OPTION = typer.Option(None, "--dt", help="Seconds per step (NIR files do not store it; "
+                                            "default 1e-4, what snnTorch exports assume).")
+RESET_OPTION = typer.Option(None, "--reset", help="Reset mode: zero or subtract (NIR default: "
+                                                   "zero).")
+REFRACTORY_OPTION = typer.Option(None, "--refractory", help="Refractory period in seconds (NIR "
+                                                           "default: 0).")
 
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text network"),
             as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-            dt: float = DT_OPTION, reset: str = RESET_OPTION,
-            refractory: float = REFRACTORY_OPTION) -> None:
+            dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
+            refractory: Optional[float] = REFRACTORY_OPTION) -> None:
     """Summarise a model: populations, parameters, connectivity, and what a chip would need."""
     from neurocc.backends.target import load_target, shipped_targets
     from .inspect import summarize
@@ -72,7 +74,8 @@ def compile_command(
         chips: Optional[int] = typer.Option(None, "--chips", help="Chips available "
                                             "(default: the target's board)"),
         outdir: Path = typer.Option(Path("out"), "-o", "--output", help="Output folder"),
-        dt: float = DT_OPTION, reset: str = RESET_OPTION, refractory: float = REFRACTORY_OPTION,
+        dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
+        refractory: Optional[float] = REFRACTORY_OPTION,
         sram_usable: Optional[int] = typer.Option(None, "--sram-usable",
                                                   help="SRAM entries per neuron to use"),
         class_tolerance: float = typer.Option(0.05, "--class-tolerance",

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from networks import REPO
-
-SHARED_MODELS = Path(os.environ.get("NEUROCC_SHARED_MODELS", REPO.parent / "shared" / "models"))
+from networks import SHARED_MODELS
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,14 @@ Every test file imports its builders from here (``from networks import ...``: py
 from __future__ import annotations
 
 import itertools
+import os
+import signal
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+import h5py
 import numpy as np
 
 import scipy.signal
@@ -24,6 +30,8 @@ from neurocc.compiler.tables import CoreConfig, RoutingTables
 
 #: The repository root (the shipped example networks live in ``REPO / "examples"``).
 REPO = Path(__file__).resolve().parents[1]
+#: The real NIR files (``../shared/models`` beside the repository, or NEUROCC_SHARED_MODELS).
+SHARED_MODELS = Path(os.environ.get("NEUROCC_SHARED_MODELS", REPO.parent / "shared" / "models"))
 
 
 # -- IR networks -----------------------------------------------------------------------------------
@@ -225,3 +233,52 @@ def reference_conv(x, weight, stride=1, pads=0, dilation=1, groups=1):
             acc = acc + scipy.signal.correlate(xp[group * cin_group + cl], dilated, mode="valid")
         out.append(acc[tuple(slice(None, None, s) for s in stride)])
     return np.stack(out)
+
+
+# -- hand-written NIR files -------------------------------------------------------------------------
+def write_graph(path, nodes, edges):
+    """Write a NIR-layout HDF5 file by hand (strings as HDF5 strings, like the real exports)."""
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("version", data="0.2.0", dtype=h5py.string_dtype())
+        _fill(fh.create_group("node"), {"type": "NIRGraph", "nodes": nodes, "edges": edges})
+    return path
+
+
+def _fill(group, node):
+    for key, value in node.items():
+        if key == "nodes":
+            sub = group.create_group("nodes")
+            for name, child in value.items():
+                _fill(sub.create_group(name), child)
+        elif key == "edges":
+            group.create_dataset("edges", data=np.array(value, dtype=object).reshape(-1, 2),
+                                 dtype=h5py.string_dtype())
+        elif isinstance(value, str):
+            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
+        else:
+            group.create_dataset(key, data=np.asarray(value))
+
+
+def lif(n, thr=1.0, **extra):
+    """A NIR LIF node of ``n`` neurons (tau 10 ms, r 1, threshold ``thr``)."""
+    return {"type": "LIF", "tau": np.full(n, 0.01), "r": np.ones(n), "v_leak": np.zeros(n),
+            "v_threshold": np.full(n, thr), **extra}
+
+
+# -- guards ----------------------------------------------------------------------------------------
+@contextmanager
+def strict(seconds: int = 10) -> Iterator[None]:
+    """No numpy (or other) warnings, and a hang becomes a TimeoutError instead of a stuck run."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        assert not caught, [str(w.message) for w in caught]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -67,6 +67,10 @@ import functools
 import json
 import math
 import re
+import unicodedata
+import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -79,9 +83,14 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from neurocc.compiler.errors import IRVerifyError, ModelFormatError, ParseError, UnsupportedError
+from neurocc.compiler.errors import CapacityError, InvalidModelError, IRVerifyError, \
+    ModelFormatError, ParseError, UnsupportedError
 from neurocc.compiler.ir import (MODEL_PARAMS, RESET_MODES, RESETTING_MODELS, TIME_CONSTANTS,
                                  Network, Population, Projection, make_population)
+from neurocc.compiler.limits import check_memory
+
+from ..load import LoadOptions, check_neuron_memory
+from ..model_file import check_model_file
 
 #: Time units and their power of ten in seconds.
 UNITS: dict[str, int] = {"s": 0, "ms": -3, "us": -6, "ns": -9}
@@ -91,6 +100,12 @@ _TERMINAL_WORDS = {
     "INT": "a whole number", "UNIT": "a time unit (s, ms, us, ns)", "_NL": "end of line",
     "$END": "end of file",
 }
+#: Memory the parser takes per byte of text (measured: 17 for a dense matrix of "0, "; the
+#: densest text, "0,", takes about half again as much).
+PARSE_BYTES_PER_BYTE = 32
+#: .npy header readers by format version (a header is read before its array, to check its size).
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
 _SYNTAX_HELP = "the .ncl syntax is described in the docstring of neurocc.frontend.ncl.text_format"
 
 
@@ -199,6 +214,14 @@ def _to_float(token: Token, exponent: int = 0) -> float:
     return value
 
 
+def _to_int(token: Token) -> int:
+    """A whole-number token (size, delay, index); more than 40 digits is refused as too large."""
+    if len(token) > 40:
+        raise _Located(token, f"whole number with {len(token)} digits is too large",
+                       "write a number below 10^40")
+    return int(token)
+
+
 class _ToSyntaxTree(Transformer):
     """Run inside the LALR parser: builds the dataclasses above instead of a lark tree."""
 
@@ -218,7 +241,7 @@ class _ToSyntaxTree(Transformer):
         keyword, *rest = c
         name = rest.pop(0).name if isinstance(rest[0], _ProjName) else None
         source, target, *rest = rest
-        delay = int(rest.pop(0)) if isinstance(rest[0], Token) else 0
+        delay = _to_int(rest.pop(0)) if isinstance(rest[0], Token) else 0
         return _ProjDecl(keyword, name, source, target, delay, rest[0])
 
     def proj_name(self, c):
@@ -338,14 +361,28 @@ def _syntax_error(err: UnexpectedInput, text: str) -> tuple[int, int, str, str]:
             found = repr(str(token))
         expected = err.accepts or err.expected
     else:  # UnexpectedCharacters: no terminal matches here
-        found = repr(re.match(r"\S+", text[err.pos_in_stream:]).group(0))
+        found = _describe_text(text[err.pos_in_stream:])
         parser = getattr(err, "interactive_parser", None)
-        expected = parser.accepts() if parser is not None else err.allowed
-    alternatives = sorted(_describe_terminal(t) for t in expected)
+        expected = parser.accepts() if parser is not None else getattr(err, "allowed", ())
+    alternatives = sorted(_describe_terminal(t) for t in expected) or ["something else"]
     wanted = alternatives[0] if len(alternatives) == 1 else \
         "one of " + ", ".join(alternatives[:-1]) + " or " + alternatives[-1]
     return err.line, err.column, f"unexpected {found}, expected {wanted}", \
         f"write {wanted} here ({_SYNTAX_HELP})"
+
+
+def _describe_text(rest: str) -> str:
+    """The unexpected text at an error: a word, or one invisible character by its code point.
+
+    Whitespace the grammar does not know (no-break space, U+2028, U+0085...) and other characters
+    that do not print are named, never shown, so the message stays one line.
+    """
+    if not rest:
+        return "end of file"
+    char = rest[0]
+    if char.isspace() or not char.isprintable():
+        return f"character U+{ord(char):04X} ({unicodedata.name(char, 'unnamed')})"
+    return repr(re.match(r"\S+", rest).group(0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,8 +391,11 @@ def _syntax_error(err: UnexpectedInput, text: str) -> tuple[int, int, str, str]:
 class _Builder:
     """Checks the syntax tree against the IR's rules and builds the network."""
 
-    def __init__(self, base_dir: Path):
+    def __init__(self, base_dir: Path, options: LoadOptions, filename: str):
         self.base_dir = base_dir
+        self.options = options
+        self.filename = filename
+        self.neurons = 0  # declared so far, inputs included, for the memory budget
 
     def network(self, header: _Header, statements: list) -> Network:
         net = Network(name=str(header.name), dt=self._header_dt(header))
@@ -391,6 +431,7 @@ class _Builder:
             if dt is not None:
                 raise _Located(s.key, "dt is set twice", "set dt once")
             dt = self._scalar(s, time=True, bound="positive")
+            self._agree(s, "dt", dt)
         if dt is None:
             raise _Located(header.keyword, "the network header does not set dt",
                            f"write: network {_format_name(str(header.name))} {{ dt = 1 ms }}")
@@ -452,10 +493,14 @@ class _Builder:
             models = ", ".join(m for m in MODEL_PARAMS if m != "input")
             raise _Located(decl.model, f"unknown neuron model {model!r}",
                            f"use one of {models}; declare inputs with: input NAME[SIZE]")
-        size = int(decl.size)
+        size = _to_int(decl.size)
         if size < 1:
             raise _Located(decl.size, f"population {str(decl.name)!r} has size {size}",
                            "a population needs at least one neuron")
+        self.neurons += size
+        with self._at(decl.size):
+            check_neuron_memory(self.neurons, "the populations declared up to here",
+                                self.options.max_memory)
         own = MODEL_PARAMS[model]
         params: dict[str, np.ndarray] = {}
         scale: dict[str, np.ndarray] = {}
@@ -474,8 +519,10 @@ class _Builder:
                                                bound="positive" if time else None)
             elif s.label == "reset":
                 extra["reset"] = self._reset(s)
+                self._agree(s, "reset", extra["reset"])
             elif s.label == "refractory":
                 extra["refractory"] = self._scalar(s, time=True, bound="non-negative")
+                self._agree(s, "refractory", extra["refractory"])
             else:
                 allowed = ", ".join([*own, "reset", "refractory", "scale.NAME"])
                 raise _Located(s.key, f"{model} has no parameter {s.label!r}",
@@ -483,7 +530,24 @@ class _Builder:
         for tau in (p for p in own if p in TIME_CONSTANTS and p not in params):
             raise _Located(decl.name, f"population {str(decl.name)!r} ({model}) does not set "
                            f"its time constant {tau}", f"add a line: {tau} = 10 ms")
+        if model in RESETTING_MODELS:  # the options fill in what the population leaves out
+            for key in ("reset", "refractory"):
+                if key not in extra and getattr(self.options, key) is not None:
+                    extra[key] = getattr(self.options, key)
         return make_population(str(decl.name), model, size, **params, **extra, scale=scale)
+
+    def _agree(self, s: _Setting, key: str, stated: float | str) -> None:
+        """Refuse a load option (``--dt``, ``--reset``, ``--refractory``) the file contradicts."""
+        given = getattr(self.options, key)
+        if given is None or (given == stated if isinstance(stated, str) else
+                             math.isclose(float(given), stated, rel_tol=1e-9, abs_tol=0.0)):
+            return
+        value = s.value
+        shown = str(value) if not isinstance(value, _Quantity) else \
+            f"{value.number} {value.unit}" if value.unit else str(value.number)
+        flag = given if isinstance(given, str) else repr(float(given))
+        raise _Located(s.key, f"{key} = {shown} here, but --{key} {flag} was given",
+                       f"drop --{key} (a .ncl file states its own {key}) or change it here")
 
     @staticmethod
     def _reset(s: _Setting) -> str:
@@ -545,40 +609,61 @@ class _Builder:
 
     def _file_weights(self, ref: _FileRef, shape: tuple[int, int]) -> np.ndarray:
         path = self.base_dir / str(ref.path)
-        if not path.is_file():
+        if not path.is_file():  # also refuses pipes and devices, which would block or not end
             raise _Located(ref.path, f"weights file {str(ref.path)!r} not found (looked for "
                            f"{path})", "file paths are relative to the folder of the .ncl file")
         try:
-            archive = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise _Located(ref.path, f"weights file {str(ref.path)!r} is not a NumPy archive "
-                           f"({err})", "save the weights with numpy.savez") from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise _Located(ref.path, f"weights file {str(ref.path)!r} is a single .npy array, "
-                           "not a .npz archive", "save the weights with numpy.savez")
-        with archive:
-            keys = list(archive.files)
-            if ref.key is None and len(keys) != 1:
-                raise _Located(ref.keyword, f"{str(ref.path)!r} holds {len(keys)} arrays "
-                               f"({', '.join(keys)}) and no key is given",
-                               'add key "NAME" after the file name')
-            key = keys[0] if ref.key is None else str(ref.key)
-            if key not in keys:
-                raise _Located(ref.key, f"{str(ref.path)!r} has no array {key!r}",
-                               f"use one of: {', '.join(keys)}")
-            matrix = archive[key]
-        at = ref.key or ref.path
-        if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number) or \
-                np.iscomplexobj(matrix):
-            raise _Located(at, f"array {key!r} is {matrix.dtype} of shape {matrix.shape}, not a "
-                           "real 2-D matrix", "store a 2-D float array (target, source)")
-        _check_shape(matrix.shape, at, shape)
+            with path.open("rb") as fh:  # closed here even when numpy fails half-way
+                archive = np.load(fh, allow_pickle=False, mmap_mode="r")
+                if not isinstance(archive, np.lib.npyio.NpzFile):
+                    raise _Located(ref.path, f"weights file {str(ref.path)!r} is a single .npy "
+                                   "array, not a .npz archive",
+                                   "save the weights with numpy.savez")
+                key, matrix = self._npz_member(archive, ref, shape)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+            detail = " ".join(str(err).split())[:200]
+            raise _Located(ref.path, f"weights file {str(ref.path)!r} is not a readable NumPy "
+                           f"archive ({detail})", "save the weights with numpy.savez") from None
         matrix = matrix.astype(np.float64)
         if not np.all(np.isfinite(matrix)):
             row, col = np.argwhere(~np.isfinite(matrix))[0]
-            raise _Located(at, f"array {key!r} has weight [{row}, {col}] = {matrix[row, col]}",
-                           "weights must be finite numbers")
+            raise _Located(ref.key or ref.path, f"array {key!r} has weight [{row}, {col}] = "
+                           f"{matrix[row, col]}", "weights must be finite numbers")
         return matrix
+
+    def _npz_member(self, archive: np.lib.npyio.NpzFile, ref: _FileRef,
+                    shape: tuple[int, int]) -> tuple[str, np.ndarray]:
+        """The array the reference names, read only after its header's shape and dtype fit."""
+        keys = list(archive.files)
+        if ref.key is None and len(keys) != 1:
+            raise _Located(ref.keyword, f"{str(ref.path)!r} holds {len(keys)} arrays "
+                           f"({', '.join(keys)}) and no key is given",
+                           'add key "NAME" after the file name')
+        key = keys[0] if ref.key is None else str(ref.key)
+        if key not in keys:
+            raise _Located(ref.key, f"{str(ref.path)!r} has no array {key!r}",
+                           f"use one of: {', '.join(keys)}")
+        at = ref.key or ref.path
+        member = key + ".npy" if key + ".npy" in archive.zip.namelist() else key
+        with archive.zip.open(member) as fh:
+            declared, _, dtype = _NPY_HEADERS[np.lib.format.read_magic(fh)](fh)
+        if len(declared) != 2 or dtype.kind not in "biuf":
+            raise _Located(at, f"array {key!r} is {dtype} of shape {declared}, not a real 2-D "
+                           "matrix", "store a 2-D float array (target, source)")
+        _check_shape(declared, at, shape)
+        with self._at(at):
+            check_memory(8.0 * shape[0] * shape[1], f"the weight matrix {key!r} {shape}",
+                         self.options.max_memory)
+        return key, archive[key]
+
+    @contextmanager
+    def _at(self, token: Token) -> Iterator[None]:
+        """Locate a memory budget error at ``token`` (it stays a :class:`CapacityError`)."""
+        try:
+            yield
+        except CapacityError as err:
+            err.where = f"{self.filename}:{token.line}:{token.column}"
+            raise
 
 
 def _closed_cycle(instant: nx.DiGraph, source: str, target: str) -> list[str]:
@@ -602,7 +687,7 @@ def _check_shape(shape: tuple[int, int], at: Token, expected: tuple[int, int]) -
 def _sparse_weights(w: _Sparse, shape: tuple[int, int]) -> sp.csr_array:
     rows, cols, values, seen = [], [], [], {}
     for row_token, col_token, value in w.triples:
-        row, col = int(row_token), int(col_token)
+        row, col = _to_int(row_token), _to_int(col_token)
         for index, token, limit, what in ((row, row_token, shape[0], "target"),
                                           (col, col_token, shape[1], "source")):
             if index >= limit:
@@ -627,16 +712,20 @@ def _sparse_weights(w: _Sparse, shape: tuple[int, int]) -> sp.csr_array:
 # ---------------------------------------------------------------------------------------------
 # Public API
 
-def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<text>") -> Network:
+def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<text>",
+                  options: LoadOptions = LoadOptions()) -> Network:
     """Parse a ``.ncl`` text into a verified :class:`Network`.
 
     ``base_dir`` is where ``file "..."`` weight references are looked up (default: the current
-    directory). Any error raises :class:`ParseError` located ``filename:line:column``.
+    directory). Any error raises :class:`ParseError` located ``filename:line:column``; a model
+    over the memory budget ``options.max_memory`` raises :class:`CapacityError`. ``options``'
+    ``dt``, ``reset`` and ``refractory``, when given, must agree with the values the text states
+    and fill in the reset and refractory period of populations that state none.
     """
     try:
         header, statements = _parser().parse(text)
-        return _Builder(Path.cwd() if base_dir is None else Path(base_dir)).network(header,
-                                                                                    statements)
+        builder = _Builder(Path.cwd() if base_dir is None else Path(base_dir), options, filename)
+        return builder.network(header, statements)
     except UnexpectedInput as err:
         line, column, message, fix = _syntax_error(err, text)
     except _Located as err:
@@ -644,9 +733,16 @@ def parse_network(text: str, *, base_dir: Path | None = None, filename: str = "<
     raise ParseError(message, where=f"{filename}:{line}:{column}", fix=fix)
 
 
-def read_text(path: str | Path) -> Network:
-    """Read a ``.ncl`` file; weight files it names are relative to its folder."""
+def read_text(path: str | Path, options: LoadOptions = LoadOptions()) -> Network:
+    """Read a ``.ncl`` file; weight files it names are relative to its folder.
+
+    Only a regular file of at most :data:`~neurocc.frontend.model_file.MAX_MODEL_BYTES` is read;
+    ``options`` as in :func:`parse_network`.
+    """
     path = Path(path)
+    size = check_model_file(path, ".ncl")
+    check_memory(size * PARSE_BYTES_PER_BYTE, f"{path}: parsing {size} bytes of text",
+                 options.max_memory)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -655,7 +751,12 @@ def read_text(path: str | Path) -> Network:
     except OSError as err:
         raise ModelFormatError(f"cannot read the file ({err.strerror})", where=str(path),
                                fix="check the path of the .ncl file") from None
-    return parse_network(text, base_dir=path.parent, filename=str(path))
+    net = parse_network(text, base_dir=path.parent, filename=str(path), options=options)
+    if net.neurons() == 0:  # the language allows it (inputs only); a model to compile does not
+        raise InvalidModelError("the network has no neuron population (inputs alone compute "
+                                "nothing)", where=str(path),
+                                fix="declare one: population NAME : LIF[SIZE] { tau_mem = 10 ms }")
+    return net
 
 
 def write_text(net: Network, path: str | Path) -> None:

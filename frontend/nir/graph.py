@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import networkx as nx
+import numpy as np
 
 from neurocc.compiler.errors import ModelFormatError, UnsupportedError
 
 #: NIR types whose output is a spike train (the IR's spiking models).
 SPIKING_TYPES = frozenset({"LIF", "CubaLIF", "IF", "Threshold"})
+#: Deepest nesting of subgraphs (``NIRGraph`` nodes inside ``NIRGraph`` nodes) the reader follows.
+MAX_NESTING = 64
 
 
 @dataclass
@@ -37,13 +40,22 @@ def flatten_graph(graph: Mapping[str, Any], label: str) -> FlatGraph:
     dotted name in a flat graph (``lif1.lif``) is just a name. Repeated edges in one graph are
     read once (NIR forbids them); edges that meet through an inlined subgraph keep their sum.
     """
-    return _flatten(graph, label, "")[0]
+    kind = graph.get("type")
+    if not (isinstance(kind, str) and kind == "NIRGraph"):
+        shown = f"a {kind}" if isinstance(kind, str) else "a node without a type name"
+        raise ModelFormatError(f"the root node is {shown}, not a NIRGraph", where=label,
+                               fix="export the whole network as a NIRGraph (nir.write(path, "
+                                   "nir.NIRGraph(nodes, edges)))")
+    return _flatten(graph, label, "", 0)[0]
 
 
-def _flatten(graph: Mapping[str, Any], label: str,
-             prefix: str) -> tuple[FlatGraph, tuple[list[str], list[str]]]:
+def _flatten(graph: Mapping[str, Any], label: str, prefix: str,
+             depth: int) -> tuple[FlatGraph, tuple[list[str], list[str]]]:
     """Flatten one level; also return the names of this graph's own Input and Output nodes."""
     where = f"{label}, graph {prefix.rstrip('.')!r}" if prefix else label
+    if depth > MAX_NESTING:
+        raise ModelFormatError(f"subgraphs are nested more than {MAX_NESTING} deep", where=where,
+                               fix="flatten the nested subgraphs before export")
     if not isinstance(graph.get("nodes"), Mapping) or "edges" not in graph:
         raise ModelFormatError("graph has no 'nodes' group or no 'edges' list", where=where,
                                fix="write the file with nir.write")
@@ -51,11 +63,11 @@ def _flatten(graph: Mapping[str, Any], label: str,
     ports: dict[str, tuple[list[str], list[str]]] = {}  # subgraph -> (its inputs, its outputs)
     edges: list[tuple[str, str]] = []
     for name, node in graph["nodes"].items():
-        if not isinstance(node, Mapping) or "type" not in node:
-            raise ModelFormatError(f"node {name!r} has no 'type'", where=where,
+        if not isinstance(node, Mapping) or not isinstance(node.get("type"), str):
+            raise ModelFormatError(f"node {name!r} has no 'type' string", where=where,
                                    fix="every NIR node needs a type field")
         if node["type"] == "NIRGraph":
-            inner, ports[prefix + name] = _flatten(node, label, prefix + name + ".")
+            inner, ports[prefix + name] = _flatten(node, label, prefix + name + ".", depth + 1)
             members, edges = inner.nodes, edges + inner.edges
         else:
             members = {prefix + name: dict(node)}
@@ -76,11 +88,14 @@ def _flatten(graph: Mapping[str, Any], label: str,
 
 
 def _edge_list(edges: Any, where: str) -> list[tuple[str, str]]:
-    rows = [tuple(str(end) for end in edge) for edge in edges]
-    if any(len(row) != 2 for row in rows):
+    edges = np.asarray(edges, dtype=object)
+    if edges.size == 0:
+        return []
+    if edges.ndim != 2 or edges.shape[1] != 2 or \
+            not all(isinstance(end, (str, int, np.integer)) for end in edges.reshape(-1)):
         raise ModelFormatError("the edge list is not a list of (source, target) pairs",
                                where=where, fix="write the file with nir.write")
-    return rows
+    return [(str(u), str(v)) for u, v in edges.tolist()]
 
 
 def _endpoint(name: str, side: int, entries: Mapping[str, tuple[list[str], list[str]]],

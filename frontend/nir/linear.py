@@ -16,8 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError, UnsupportedError
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY
 
-from .values import float_array, size_of, strip_batch
+from .values import field, float_array, size_of, strip_batch, whole_number, whole_numbers
 from .unroll import conv_matrix, per_axis, pool_matrix
 
 Shape = tuple[int, ...]
@@ -32,13 +33,18 @@ class LinearOp:
     shape: Shape
 
 
-def linear_op(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
-    """The node's map, given the shape of its input (None when nothing feeds the node)."""
-    return _BUILDERS[node["type"]](node, in_shape)
+def linear_op(node: Mapping[str, Any], in_shape: Shape | None,
+              max_memory: int = DEFAULT_MAX_MEMORY) -> LinearOp:
+    """The node's map, given the shape of its input (None when nothing feeds the node).
+
+    Convolutions and pooling are refused before unrolling when they would need more than
+    ``max_memory`` bytes; the other maps are no larger than their input or their stored weights.
+    """
+    return _BUILDERS[node["type"]](node, in_shape, max_memory)
 
 
-def _dense(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
-    weight = strip_batch(float_array(node["weight"], "weight"), min_ndim=2)
+def _dense(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
+    weight = strip_batch(float_array(field(node, "weight"), "weight"), min_ndim=2)
     if weight.ndim != 2:
         raise UnsupportedError(f"weight has shape {list(weight.shape)}; only 2-d weight "
                                f"matrices (out, in) are supported")
@@ -55,8 +61,8 @@ def _dense(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
     return LinearOp(sp.csr_array(weight), bias, (weight.shape[0],))
 
 
-def _scale(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
-    scale = strip_batch(float_array(node["scale"], "scale"))
+def _scale(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
+    scale = strip_batch(float_array(field(node, "scale"), "scale"))
     shape = in_shape or scale.shape
     if not shape:
         raise ModelFormatError("a scalar Scale node has no input, so its size is unknown")
@@ -64,13 +70,13 @@ def _scale(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
                     shape)
 
 
-def _conv(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
-    weight = float_array(node["weight"], "weight")
+def _conv(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
+    weight = float_array(field(node, "weight"), "weight")
     ndim = {"Conv1d": 1, "Conv2d": 2}[node["type"]]
     if weight.ndim != ndim + 2:
         raise ModelFormatError(f"{node['type']} weight has shape {list(weight.shape)}, expected "
                                f"(C_out, C_in/groups, {ndim} kernel dims)")
-    groups = int(np.asarray(node.get("groups", 1)).reshape(-1)[0])
+    groups = whole_number(node.get("groups", 1), "groups")
     channels = weight.shape[1] * groups
     given = node.get("input_shape")
     if given is not None:
@@ -87,32 +93,31 @@ def _conv(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
                                 f"{list(in_shape)}")
     matrix, shape = conv_matrix(weight, (channels, *spatial), stride=node.get("stride", 1),
                                 padding=node.get("padding", 0), dilation=node.get("dilation", 1),
-                                groups=groups)
+                                groups=groups, max_memory=max_memory)
     per_channel = _broadcast(node.get("bias", 0.0), shape[0], "bias")
     return LinearOp(matrix, np.repeat(per_channel, size_of(shape[1:])), shape)
 
 
-def _pool(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
+def _pool(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
     if in_shape is None or len(in_shape) < 2:
         raise ModelFormatError(f"pooling needs a (channels, height, width) input, got {in_shape}")
     spatial = in_shape[-2:]
-    kernel = node["kernel_size"]
+    kernel = field(node, "kernel_size")
     matrix, shape = pool_matrix((size_of(in_shape) // size_of(spatial), *spatial), kernel,
                                 stride=node.get("stride", kernel), padding=node.get("padding", 0),
-                                average=node["type"] == "AvgPool2d")
+                                average=node["type"] == "AvgPool2d", max_memory=max_memory)
     return LinearOp(matrix, None, shape)
 
 
-def _flatten(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
+def _flatten(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
     if in_shape is None:
         raise ModelFormatError("Flatten node has no input, so its shape is unknown")
     rank = len(in_shape)
-    dims = [int(np.asarray(node.get(k, d)).reshape(-1)[0])
-            for k, d in (("start_dim", 1), ("end_dim", -1))]
+    dims = [whole_number(node.get(k, d), k) for k, d in (("start_dim", 1), ("end_dim", -1))]
     declared = node.get("input_type")
     if declared is not None and np.asarray(declared).size:
-        declared = np.asarray(declared).reshape(-1)
-        if np.all(declared > 0) and size_of(tuple(declared)) != size_of(in_shape):
+        declared = whole_numbers(declared, "input_type")
+        if np.all(declared > 0) and size_of(tuple(declared.tolist())) != size_of(in_shape):
             raise InvalidModelError(f"input_type {declared.tolist()} does not match the input "
                                     f"shape {list(in_shape)}")
         if declared.size == rank + 1:  # the dims count a batch dimension
@@ -125,7 +130,7 @@ def _flatten(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
     return LinearOp(sp.identity(size_of(in_shape), format="csr"), None, shape)
 
 
-def _identity(node: Mapping[str, Any], in_shape: Shape | None) -> LinearOp:
+def _identity(node: Mapping[str, Any], in_shape: Shape | None, max_memory: int) -> LinearOp:
     if in_shape is None:
         raise ModelFormatError("Identity node has no input, so its shape is unknown")
     return LinearOp(sp.identity(size_of(in_shape), format="csr"), None, in_shape)
@@ -138,7 +143,7 @@ def _broadcast(value: Any, size: int, what: str) -> np.ndarray:
     return np.broadcast_to(arr, (size,)).copy()
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any], Shape | None], LinearOp]] = {
+_BUILDERS: dict[str, Callable[[Mapping[str, Any], Shape | None, int], LinearOp]] = {
     "Affine": _dense, "Linear": _dense, "Scale": _scale, "Conv1d": _conv, "Conv2d": _conv,
     "SumPool2d": _pool, "AvgPool2d": _pool, "Flatten": _flatten, "Identity": _identity,
 }

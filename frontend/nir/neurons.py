@@ -27,7 +27,7 @@ import numpy as np
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError
 from neurocc.compiler.ir import MODEL_PARAMS, RESETTING_MODELS, Population, make_population
 
-from .values import float_array, strip_batch
+from .values import check_finite, float_array, strip_batch
 
 #: Per NIR neuron type: required parameters, and the optional ones with their default.
 NEURON_FIELDS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
@@ -104,27 +104,56 @@ def _check_positive(key: str, value: np.ndarray) -> None:
 
 def gain(node: NeuronNode, size: int) -> np.ndarray:
     """Per-neuron factor ``r * w_in / thr`` that multiplies the incoming weight rows and bias."""
+    keys = [key for key in ("r", "w_in") if key in node.values]
     g = np.ones(size)
-    for key in ("r", "w_in"):
-        if key in node.values:
-            g *= node.flat(key, size)
-    return g / _threshold(node, size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for key in keys:
+            g = g * node.flat(key, size)
+    return per_threshold(node, size, g, "*".join(keys) or "gain")
 
 
-def _threshold(node: NeuronNode, size: int) -> np.ndarray:
+def per_threshold(node: NeuronNode, size: int, values: np.ndarray, what: str) -> np.ndarray:
+    """``values / threshold`` per neuron; a result that is not finite blames the threshold.
+
+    A tiny (e.g. denormal) threshold overflows the normal form; numpy's warnings are silenced
+    here and the error names the parameter and the neuron instead.
+    """
     key = next((k for k in _THRESHOLDS if k in node.values), None)
-    return node.flat(key, size) if key else np.ones(size)
+    thr = node.flat(key, size) if key else np.ones(size)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        out = values / thr
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        i = bad[0]
+        divisor = f"{key}[{i}] = {thr[i]:.6g}" if key else "1"
+        raise InvalidModelError(
+            f"normalising by the threshold overflows: {what}[{i}] = {values[i]:.6g} divided by "
+            f"{divisor} is not a finite number ({bad.size} of {size} neurons)",
+            fix=f"{key or 'the threshold'} is too small (or {what} too large) for 64-bit floats; "
+                f"check the export and rescale the layer")
+    return out
+
+
+def finite_product(factor: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:
+    """``factor * values`` elementwise, refused (without numpy warnings) when it overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = factor * values
+    check_finite(out, what, "check the export: the layer's values are far too large for its "
+                            "threshold")
+    return out
 
 
 def to_population(node: NeuronNode, size: int, bias: np.ndarray, reset: str,
                   refractory: float) -> Population:
     """The normalised population; ``bias`` is the summed raw input bias (before the gain)."""
-    thr = _threshold(node, size)
-    params: dict[str, Any] = {"bias": gain(node, size) * bias}
+    params: dict[str, Any] = {"bias": finite_product(gain(node, size), bias,
+                                                     "the input bias times the gain")}
     for key in MODEL_PARAMS[node.type]:
         if key != "bias":
-            value = node.flat(nir_name(node.type, key), size)
-            params[key] = value / thr if key.startswith("v_") else value
+            name = nir_name(node.type, key)
+            value = node.flat(name, size)
+            params[key] = per_threshold(node, size, value, name) if key.startswith("v_") \
+                else value
     scale = {("v_threshold" if key in _THRESHOLDS else key): node.flat(key, size)
              for key in GAIN_FIELDS if key in node.values}
     if node.type in RESETTING_MODELS:

@@ -32,13 +32,14 @@ import scipy.sparse as sp
 from neurocc.compiler.errors import InvalidModelError, ModelFormatError, NeuroccError, \
     UnsupportedError
 from neurocc.compiler.ir import Network, Projection, make_population
+from neurocc.compiler.limits import check_memory
 
-from ..load import LoadOptions
+from ..load import LoadOptions, check_neuron_memory
 from .graph import FlatGraph, check_loops, find_back_edges, flatten_graph
 from .linear import LINEAR_TYPES, LinearOp, linear_op
 from .neurons import NEURON_FIELDS, NeuronNode, gain, parse_neuron, to_population
 from .source import load_graph_dict
-from .values import shape_of, size_of
+from .values import check_finite, field, shape_of, size_of
 
 Shape = tuple[int, ...]
 SUPPORTED_TYPES = ("Input", "Output", *NEURON_FIELDS, *LINEAR_TYPES, "NIRGraph")
@@ -51,7 +52,8 @@ def read_nir(source: str | Path | nir.NIRGraph, options: LoadOptions = LoadOptio
     mode and refractory period. The network is named after the file stem (``network`` for an
     in-memory graph).
     """
-    graph_dict, label = load_graph_dict(source)
+    options = options.with_nir_defaults()
+    graph_dict, label = load_graph_dict(source, options.max_memory)
     graph = flatten_graph(graph_dict, label)
     kinds = {name: node["type"] for name, node in graph.nodes.items()}
     for name, kind in sorted(kinds.items()):
@@ -60,26 +62,36 @@ def read_nir(source: str | Path | nir.NIRGraph, options: LoadOptions = LoadOptio
                                    where=_where(label, name, kind),
                                    fix=f"supported node types: {', '.join(SUPPORTED_TYPES)}")
     _check_edge_directions(graph, kinds, label)
-    neurons, inputs = _parse_nodes(graph, label)
+    neurons, inputs = _parse_nodes(graph, label, options.max_memory)
+    if not neurons:
+        raise InvalidModelError("the graph has no neuron nodes, so there is nothing to compile",
+                                where=label, fix="export the network with its neuron layers ("
+                                f"{', '.join(NEURON_FIELDS)})")
     check_loops(graph, label)
-    shapes, ops = _infer_shapes(graph, neurons, inputs, label)
+    shapes, ops = _infer_shapes(graph, neurons, inputs, label, options.max_memory)
     _check_sizes(graph, shapes, ops, label)
+    check_neuron_memory(sum(size_of(shapes[n]) for n in [*inputs, *neurons]),
+                        f"{label}: the model", options.max_memory)
     back = find_back_edges(graph.nodes, graph.edges, roots=sorted(inputs))
-    weights, biases = _compose(graph, [*inputs, *neurons], ops, shapes, back)
+    weights, biases = _compose(graph, [*inputs, *neurons], ops, shapes, back, label,
+                               options.max_memory)
 
     net = Network(dt=options.dt,
                   name="network" if isinstance(source, nir.NIRGraph) else Path(source).stem)
     order = _population_order(list(inputs), list(neurons), weights)
     for pop in order:
         size = size_of(shapes[pop])
-        net.add_population(make_population(pop, "input", size) if pop in inputs else
-                           to_population(neurons[pop], size, biases.get(pop, np.zeros(size)),
-                                         options.reset, options.refractory))
+        if pop in inputs:
+            net.add_population(make_population(pop, "input", size))
+            continue
+        with _located(_where(label, pop, neurons[pop].type)):
+            net.add_population(to_population(neurons[pop], size, biases.get(pop, np.zeros(size)),
+                                             options.reset, options.refractory))
     rank = {pop: i for i, pop in enumerate(order)}
     for src, tgt, delay in sorted(weights, key=lambda k: (rank[k[0]], rank[k[1]], k[2])):
-        scaled = sp.diags_array(gain(neurons[tgt], net.populations[tgt].size))
-        matrix = sp.csr_array(scaled @ weights[src, tgt, delay])
-        matrix.eliminate_zeros()
+        with _located(_where(label, tgt, neurons[tgt].type)):
+            matrix = _scale_rows(gain(neurons[tgt], net.populations[tgt].size),
+                                 weights[src, tgt, delay], f"the weights from {src!r}")
         first = min(d for s, t, d in weights if (s, t) == (src, tgt))
         name = f"{src}->{tgt}" if delay == first else f"{src}->{tgt}#{delay}"
         net.add_projection(Projection(name, src, tgt, matrix, delay=delay))
@@ -87,18 +99,18 @@ def read_nir(source: str | Path | nir.NIRGraph, options: LoadOptions = LoadOptio
     return net.verify()
 
 
-def _parse_nodes(graph: FlatGraph, label: str,
+def _parse_nodes(graph: FlatGraph, label: str, max_memory: int,
                  ) -> tuple[dict[str, NeuronNode], dict[str, Shape]]:
-    """Neuron nodes (parameters checked) and the shapes of the Input nodes, by name."""
+    """Neuron nodes (parameters checked) and the shapes of the Input nodes (within the memory
+    budget), by name."""
     neurons, inputs = {}, {}
     for name, node in sorted(graph.nodes.items()):
         with _located(_where(label, name, node["type"])):
             if node["type"] in NEURON_FIELDS:
                 neurons[name] = parse_neuron(name, node)
             elif node["type"] == "Input":
-                if "shape" not in node:
-                    raise ModelFormatError("Input node has no shape", fix="store its shape")
-                inputs[name] = shape_of(node["shape"], "shape")
+                inputs[name] = shape_of(field(node, "shape"), "shape")
+                check_neuron_memory(size_of(inputs[name]), "the Input node", max_memory)
     return neurons, inputs
 
 
@@ -126,7 +138,7 @@ def _check_edge_directions(graph: FlatGraph, kinds: dict[str, str], label: str) 
 
 
 def _infer_shapes(graph: FlatGraph, neurons: dict[str, NeuronNode], inputs: dict[str, Shape],
-                  label: str) -> tuple[dict[str, Shape], dict[str, LinearOp]]:
+                  label: str, max_memory: int) -> tuple[dict[str, Shape], dict[str, LinearOp]]:
     """Output shape of every node (and the linear maps, built once their input is known).
 
     A node takes the shape of its first predecessor (by name) whose shape is known; that all
@@ -153,7 +165,7 @@ def _infer_shapes(graph: FlatGraph, neurons: dict[str, NeuronNode], inputs: dict
                                                fix="give the parameters one value per neuron")
                     shapes[name] = in_shape
                 else:
-                    ops[name] = linear_op(graph.nodes[name], in_shape)
+                    ops[name] = linear_op(graph.nodes[name], in_shape, max_memory)
                     shapes[name] = ops[name].shape
             pending.remove(name)
     return shapes, ops
@@ -174,9 +186,12 @@ def _check_sizes(graph: FlatGraph, shapes: dict[str, Shape], ops: dict[str, Line
 
 
 def _compose(graph: FlatGraph, populations: list[str], ops: dict[str, LinearOp],
-             shapes: dict[str, Shape], back: set[tuple[str, str]],
+             shapes: dict[str, Shape], back: set[tuple[str, str]], label: str, max_memory: int,
              ) -> tuple[dict[tuple[str, str, int], sp.csr_array], dict[str, np.ndarray]]:
-    """Projection matrices (raw, before the gain) by (source, target, delay), and raw biases."""
+    """Projection matrices (raw, before the gain) by (source, target, delay), and raw biases.
+
+    Every sparse product is bounded before it is formed; values that overflow are one error.
+    """
     preds = {name: graph.predecessors(name) for name in graph.nodes}
     linear = nx.DiGraph()
     linear.add_nodes_from(ops)
@@ -184,28 +199,56 @@ def _compose(graph: FlatGraph, populations: list[str], ops: dict[str, LinearOp],
     order = list(nx.lexicographical_topological_sort(linear))
     targets = [n for n in populations if graph.nodes[n]["type"] != "Input"]
 
-    bias_out: dict[str, np.ndarray] = {}
-    for node in order:
-        acc = sum((bias_out[p] for p in preds[node] if p in ops),
-                  np.zeros(ops[node].matrix.shape[1]))
-        bias = ops[node].bias if ops[node].bias is not None else 0.0
-        bias_out[node] = ops[node].matrix @ acc + bias
-    biases = {t: sum(bias_out[p] for p in preds[t] if p in ops) for t in targets
-              if any(p in ops for p in preds[t])}
-
-    weights: dict[tuple[str, str, int], sp.csr_array] = {}
-    for src in populations:
-        reach: dict[str, dict[int, sp.csr_array]] = {src: {0: sp.identity(
-            size_of(shapes[src]), format="csr")}}
+    with np.errstate(over="ignore", invalid="ignore"):
+        bias_out: dict[str, np.ndarray] = {}
         for node in order:
-            acc = _gather(preds[node], node, reach, back)
-            if acc:
-                reach[node] = {d: sp.csr_array(ops[node].matrix @ m) for d, m in acc.items()}
-        for tgt in targets:
-            for delay, m in _gather(preds[tgt], tgt, reach, back).items():
-                key = (src, tgt, delay)
-                weights[key] = weights[key] + m if key in weights else m
+            acc = sum((bias_out[p] for p in preds[node] if p in ops),
+                      np.zeros(ops[node].matrix.shape[1]))
+            bias = ops[node].bias if ops[node].bias is not None else 0.0
+            bias_out[node] = ops[node].matrix @ acc + bias
+        biases = {t: sum(bias_out[p] for p in preds[t] if p in ops) for t in targets
+                  if any(p in ops for p in preds[t])}
+
+        weights: dict[tuple[str, str, int], sp.csr_array] = {}
+        for src in populations:
+            reach: dict[str, dict[int, sp.csr_array]] = {src: {0: sp.identity(
+                size_of(shapes[src]), format="csr")}}
+            for node in order:
+                acc = _gather(preds[node], node, reach, back)
+                if acc:
+                    reach[node] = {d: _product(ops[node].matrix, m, max_memory,
+                                               f"{label}: composing {src!r} through {node!r}")
+                                   for d, m in acc.items()}
+            for tgt in targets:
+                for delay, m in _gather(preds[tgt], tgt, reach, back).items():
+                    key = (src, tgt, delay)
+                    weights[key] = weights[key] + m if key in weights else m
+    fix = "check the export: the linear layers' values are far too large"
+    with _located(label):
+        for (src, tgt, _), matrix in sorted(weights.items()):
+            check_finite(matrix.data, f"the weights composed from {src!r} to {tgt!r}", fix)
+        for tgt, bias in sorted(biases.items()):
+            check_finite(bias, f"the biases composed into {tgt!r}", fix)
     return weights, biases
+
+
+def _product(a: sp.csr_array, b: sp.csr_array, max_memory: int, what: str) -> sp.csr_array:
+    """``a @ b``, refused before it is formed when its entries could exceed the budget."""
+    per_column = np.bincount(a.indices, minlength=a.shape[1]).astype(np.float64)
+    per_row = np.diff(sp.csr_array(b).indptr).astype(np.float64)
+    bound = min(float(a.shape[0]) * float(b.shape[1]), float(per_column @ per_row))
+    check_memory(bound * 16 + a.shape[0] * 8, what, max_memory)
+    return sp.csr_array(a @ b)
+
+
+def _scale_rows(factor: np.ndarray, matrix: sp.csr_array, what: str) -> sp.csr_array:
+    """``diag(factor) @ matrix`` without zeros, refused (without numpy warnings) on overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = sp.csr_array(sp.diags_array(factor) @ matrix)
+    check_finite(scaled.data, f"{what} times the gain r*w_in/threshold",
+                 "check the export: the threshold is far too small for the weights")
+    scaled.eliminate_zeros()
+    return scaled
 
 
 def _gather(preds: list[str], node: str, reach: dict[str, dict[int, sp.csr_array]],

@@ -11,26 +11,31 @@ no matrix entries.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from neurocc.compiler.errors import InvalidModelError, UnsupportedError
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
+
+from .values import whole_numbers
 
 Padding = int | str | Sequence[int]
+#: Bytes the unrolling takes per (output, input, weight) entry: the index and value arrays it
+#: builds (int64 rows and columns, float64 values, the mask) and the CSR result.
+_BYTES_PER_ENTRY = 64
 
 
 def per_axis(value: int | Sequence[int] | np.ndarray, ndim: int, what: str) -> tuple[int, ...]:
     """Expand an int (or 0-d / length-1 array) to one int per spatial axis and check the length."""
-    arr = np.asarray(value).reshape(-1)
+    arr = whole_numbers(value, what)
     if arr.size == 1:
         arr = np.repeat(arr, ndim)
     if arr.size != ndim:
         raise InvalidModelError(f"{what} {np.asarray(value).tolist()} has {arr.size} entries for "
                                 f"{ndim} spatial axes")
-    if not np.all(arr == np.round(arr)):
-        raise InvalidModelError(f"{what} {arr.tolist()} is not a whole number")
     return tuple(int(v) for v in arr)
 
 
@@ -68,12 +73,13 @@ def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int], stride: Seq
 
 
 def conv_matrix(weight: np.ndarray, input_shape: Sequence[int], *, stride: int | Sequence[int] = 1,
-                padding: Padding = 0, dilation: int | Sequence[int] = 1,
-                groups: int = 1) -> tuple[sp.csr_array, tuple[int, ...]]:
+                padding: Padding = 0, dilation: int | Sequence[int] = 1, groups: int = 1,
+                max_memory: int = DEFAULT_MAX_MEMORY) -> tuple[sp.csr_array, tuple[int, ...]]:
     """Unroll a convolution with ``weight`` of shape ``(C_out, C_in / groups, *kernel)``.
 
     ``input_shape`` is ``(C_in, *spatial)``. Returns the matrix ``(C_out * prod(out), C_in *
-    prod(spatial))`` and the output shape ``(C_out, *out)``.
+    prod(spatial))`` and the output shape ``(C_out, *out)``. The unrolling is refused (before it
+    allocates) when its estimated memory exceeds ``max_memory`` bytes.
     """
     weight = np.asarray(weight, dtype=np.float64)
     c_out, cin_group, *kernel = weight.shape
@@ -93,6 +99,9 @@ def conv_matrix(weight: np.ndarray, input_shape: Sequence[int], *, stride: int |
                                 f">= 1")
     pads = resolve_padding(padding, kernel, strides, dilations)
     out = conv_output_shape(spatial, kernel, strides, pads, dilations)
+    entries = c_out * cin_group * math.prod(kernel) * math.prod(out)
+    check_memory(entries * _BYTES_PER_ENTRY, f"unrolling the convolution (weight "
+                 f"{list(weight.shape)} over {list(out)} output positions)", max_memory)
 
     # Positions: k indexes kernel taps, o output positions; pos[a] has shape (taps, outputs).
     taps = np.indices(kernel).reshape(ndim, -1)
@@ -117,7 +126,8 @@ def conv_matrix(weight: np.ndarray, input_shape: Sequence[int], *, stride: int |
 
 def pool_matrix(input_shape: Sequence[int], kernel_size: int | Sequence[int], *,
                 stride: int | Sequence[int] | None = None, padding: Padding = 0,
-                average: bool = False) -> tuple[sp.csr_array, tuple[int, ...]]:
+                average: bool = False,
+                max_memory: int = DEFAULT_MAX_MEMORY) -> tuple[sp.csr_array, tuple[int, ...]]:
     """Unroll sum pooling (or average pooling, ``average=True``) over ``(C, *spatial)``.
 
     Pooling is a depthwise convolution with a kernel of ones. Average pooling divides by the
@@ -126,7 +136,11 @@ def pool_matrix(input_shape: Sequence[int], kernel_size: int | Sequence[int], *,
     """
     channels, *spatial = (int(v) for v in input_shape)
     kernel = per_axis(kernel_size, len(spatial), "kernel_size")
-    value = 1.0 / float(np.prod(kernel)) if average else 1.0
+    if any(k < 1 for k in kernel):
+        raise InvalidModelError(f"kernel_size {list(kernel)} must be >= 1")
+    check_memory(channels * math.prod(kernel) * 8, f"the pooling kernel {list(kernel)} over "
+                 f"{channels} channels", max_memory)
+    value = 1.0 / float(math.prod(kernel)) if average else 1.0
     weight = np.full((channels, 1, *kernel), value)
     return conv_matrix(weight, input_shape, stride=kernel if stride is None else stride,
-                       padding=padding, groups=channels)
+                       padding=padding, groups=channels, max_memory=max_memory)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -43,4 +44,45 @@ def shape_of(value: Any, what: str) -> tuple[int, ...]:
 
 
 def size_of(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape))
+    """Number of values of a tensor shape, exact (``np.prod`` wraps around in int64)."""
+    return math.prod(shape)
+
+
+def check_finite(values: np.ndarray, what: str, fix: str) -> None:
+    """Refuse values that overflowed (computed under ``np.errstate``, so without warnings)."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise InvalidModelError(f"{what} overflow 64-bit floats ({bad.size} values, the first "
+                                f"at index {bad[0]})", fix=fix)
+
+
+def field(node: Mapping[str, Any], key: str) -> Any:
+    """A required field of a node; its absence is a format error naming the field."""
+    if key not in node:
+        raise ModelFormatError(f"{node['type']} node has no {key!r} field",
+                               fix=f"store {key!r} in the node (write the file with nir.write)")
+    return node[key]
+
+
+#: Largest magnitude accepted for an integer layer setting (stride, padding, kernel size...).
+MAX_SETTING = 2**31 - 1
+
+
+def whole_numbers(value: Any, what: str) -> np.ndarray:
+    """A layer setting as int64 values: finite, whole and below :data:`MAX_SETTING`."""
+    arr = float_array(value, what).reshape(-1)
+    bad = np.flatnonzero((arr != np.round(arr)) | (np.abs(arr) > MAX_SETTING))
+    if bad.size:
+        raise InvalidModelError(f"{what} {arr.tolist()} is not a whole number of at most "
+                                f"{MAX_SETTING} in magnitude",
+                                fix=f"store {what} as integers (check the export)")
+    return arr.astype(np.int64)
+
+
+def whole_number(value: Any, what: str) -> int:
+    """One integer setting (``groups``, ``start_dim``), stored as a scalar or a 1-element array."""
+    arr = whole_numbers(value, what)
+    if arr.size != 1:
+        raise ModelFormatError(f"{what} has {arr.size} values, expected one",
+                               fix=f"store {what} as one integer")
+    return int(arr[0])

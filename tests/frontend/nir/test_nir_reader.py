@@ -12,41 +12,13 @@ from neurocc.compiler.errors import InvalidModelError, ModelFormatError, Unsuppo
 from neurocc.compiler.ir import networks_equal
 from neurocc.frontend.load import LoadOptions
 from neurocc.frontend.nir.reader import read_nir
-from networks import reference_conv
+from networks import lif, reference_conv, write_graph
 
 
 def raw(path, node, key):
     """A parameter straight from the file, as float64."""
     with h5py.File(path, "r") as fh:
         return np.asarray(fh[f"node/nodes/{node}/{key}"][()], dtype=np.float64)
-
-
-def write_graph(path, nodes, edges):
-    """Write a NIR-layout HDF5 file by hand (strings as HDF5 strings, like the real exports)."""
-    with h5py.File(path, "w") as fh:
-        fh.create_dataset("version", data="0.2.0", dtype=h5py.string_dtype())
-        _fill(fh.create_group("node"), {"type": "NIRGraph", "nodes": nodes, "edges": edges})
-    return path
-
-
-def _fill(group, node):
-    for key, value in node.items():
-        if key == "nodes":
-            sub = group.create_group("nodes")
-            for name, child in value.items():
-                _fill(sub.create_group(name), child)
-        elif key == "edges":
-            group.create_dataset("edges", data=np.array(value, dtype=object).reshape(-1, 2),
-                                 dtype=h5py.string_dtype())
-        elif isinstance(value, str):
-            group.create_dataset(key, data=value, dtype=h5py.string_dtype())
-        else:
-            group.create_dataset(key, data=np.asarray(value))
-
-
-def lif(n, thr=1.0, **extra):
-    return {"type": "LIF", "tau": np.full(n, 0.01), "r": np.ones(n), "v_leak": np.zeros(n),
-            "v_threshold": np.full(n, thr), **extra}
 
 
 def rows(gain, matrix):
