@@ -37,6 +37,11 @@ _REGISTRY: dict[str, tuple[str, dict[str, tuple[str, str, str]]]] = {
 }
 
 
+def extra_formats() -> list[str]:
+    """Every extra text format of any target (``compile`` writes them as ``<format>.txt``)."""
+    return sorted({fmt for _, formats in _REGISTRY.values() for fmt in formats})
+
+
 def emitter_for(target: Any) -> Emitter:
     """The emitter of a target (a :class:`~neurocc.backends.target.Target` or its name)."""
     name = target if isinstance(target, str) else target.name

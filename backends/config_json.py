@@ -36,7 +36,9 @@ import numpy as np
 from neurocc.backends.target import Target, load_target
 from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError, TargetError
+from neurocc.compiler.files import check_regular_file, write_atomic
 from neurocc.compiler.ir import Network
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, JSON_EXPANSION, check_memory
 from neurocc.compiler.tables import CoreConfig, RoutingTables
 
 VERSION = 1
@@ -61,13 +63,16 @@ class ConfigMeta:
     ``dt`` and ``circuit_options`` let :func:`neurocc.backends.readback.tables_to_network` turn the
     realised currents back into IR parameters; ``projections`` give the read-back network the IR's
     projection names and delays; ``latches`` maps a hardware neuron id to the per-neuron latches
-    it sets (DYNAP-SE2 only; absent = chip default).
+    it sets (DYNAP-SE2 only; absent = chip default). ``network_sha256``: hex SHA-256 of the
+    ``network.ncl`` written beside the config, so that verification refuses a source network that
+    does not belong to this configuration.
     """
 
     dt: float | None = None
     circuit_options: CircuitOptions | None = None
     projections: tuple[ProjectionRecord, ...] = ()
     latches: Mapping[int, Mapping[str, bool]] = field(default_factory=dict)
+    network_sha256: str | None = None
 
     @classmethod
     def from_network(cls, net: Network, circuit_options: CircuitOptions | None = None
@@ -200,15 +205,25 @@ def parse(text: str, where: str) -> Any:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           where=where, fix="fix the JSON syntax (or regenerate the file)") from None
+    except RecursionError:
+        raise ConfigError("nests lists or objects too deeply", where=where,
+                          fix="regenerate the file with `neurocc compile MODEL -o OUTDIR`") from None
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        why = str(exc).split(":")[0]
+        raise ConfigError(f"has a value that cannot be read ({why})", where=where,
+                          fix="regenerate the file with `neurocc compile MODEL -o OUTDIR`") from None
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` as UTF-8 with ``\\n`` line ends on every platform."""
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
+    """Write ``text`` as UTF-8 with ``\\n`` line ends on every platform, atomically."""
+    write_atomic(path, text, fix="choose a writable output folder with -o")
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> str:
+    """The text of a regular file whose parsed form fits ``max_memory`` bytes."""
+    size = check_regular_file(path, max_bytes=max_memory, what="config file",
+                              fix="pass the folder that `neurocc compile -o` wrote")
+    check_memory(size * JSON_EXPANSION, f"parsing {path}", max_memory)
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             return fh.read()
@@ -398,6 +413,8 @@ def encode(tables: RoutingTables, target: Target, meta: ConfigMeta, codec_type: 
         mapping["dt"] = float(meta.dt)
     if meta.circuit_options is not None:
         mapping["circuit_options"] = _options_json(meta.circuit_options)
+    if meta.network_sha256 is not None:
+        mapping["network_sha256"] = meta.network_sha256
     if mapping:
         data["mapping"] = mapping
     if meta.projections:
@@ -623,7 +640,8 @@ def decode(data: Any, target: Target | None, codec_type: type[Codec], where: str
     neuron_hw = builder.neuron_map(root["neuron_map"], pops)
     outputs = builder.outputs(root["outputs"], pops, neuron_hw)
     builder.chips(root["chips"], set(neuron_hw.tolist()))
-    mapping = r.obj(root.get("mapping", {}), "mapping", (), ("dt", "circuit_options"))
+    mapping = r.obj(root.get("mapping", {}), "mapping", (),
+                    ("dt", "circuit_options", "network_sha256"))
     dt = r.number(mapping["dt"], "mapping.dt", positive=True) if "dt" in mapping else None
     options = _circuit_options(r, mapping["circuit_options"]) \
         if "circuit_options" in mapping else None
@@ -640,9 +658,18 @@ def decode(data: Any, target: Target | None, codec_type: type[Codec], where: str
         sram_src=np.asarray(builder.sram_src + in_src, dtype=np.int64),
         sram_key=sram[0], sram_chip=sram[1], sram_cores=sram[2],
         cores=builder.cores, outputs=outputs)
+    digest = _sha256(r, mapping["network_sha256"]) if "network_sha256" in mapping else None
     meta = ConfigMeta(dt=dt, circuit_options=options, projections=projections,
-                      latches=builder.latches)
+                      latches=builder.latches, network_sha256=digest)
     return Deployment(tables=canonical_tables(tables), meta=meta)
+
+
+def _sha256(r: Reader, value: Any) -> str:
+    text = r.str(value, "mapping.network_sha256")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise r.fail("mapping.network_sha256", "is not 64 lowercase hex digits",
+                     fix="regenerate the folder with `neurocc compile MODEL -o OUTDIR`")
+    return text
 
 
 def _resolve_target(r: Reader, value: Any, given: Target | None) -> Target:
@@ -659,7 +686,8 @@ def _resolve_target(r: Reader, value: Any, given: Target | None) -> Target:
         try:
             return load_target(name, chips=chips, sram_usable=sram_usable, options=options)
         except TargetError as exc:
-            raise r.fail("target", exc.message, fix=exc.fix or "name a shipped target") from None
+            raise r.fail("target", exc.message, fix="regenerate the configuration with "
+                                                    "`neurocc compile MODEL -o OUTDIR`") from None
     wanted = {"name": name, "chips": chips, "sram_usable": sram_usable, "options": options}
     have = {"name": given.name, "chips": given.chips, "sram_usable": given.sram_usable,
             "options": dict(given.options)}

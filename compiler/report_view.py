@@ -34,7 +34,9 @@ from rich.table import Table
 from .driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
 from .errors import ConfigError
+from .limits import DEFAULT_MAX_MEMORY
 from .report import _round
+from .report_schema import FIX
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1
@@ -42,17 +44,20 @@ VERIFY_FILE = Path("verify") / "verify.json"
 VERIFY_PLOTS = ("rasters.png", "metrics.png", "sweep.png")
 
 
-def collect(outdir: str | Path, energy_file: str | Path | None = None) -> dict[str, Any]:
-    """The report of compiled folder ``outdir``; ``energy_file`` overrides energy figures."""
+def collect(outdir: str | Path, energy_file: str | Path | None = None,
+            max_memory: int = DEFAULT_MAX_MEMORY) -> dict[str, Any]:
+    """The report of compiled folder ``outdir``; ``energy_file`` overrides energy figures;
+    ``max_memory`` bounds what reading the folder's files may take."""
     from neurocc.backends.target import load_energy_figures
 
     outdir = Path(outdir)
-    folder = read_compiled(outdir)
+    folder = read_compiled(outdir, max_memory)
     r, tables, target = folder.report, folder.deployment.tables, folder.target
+    _check_layout(r, tables, str(outdir / "report.json"))
     meta = folder.deployment.meta
     time_scale = meta.circuit_options.time_scale if meta.circuit_options else 1.0
     dt = float(meta.dt or folder.network.dt)
-    verification = _verification(outdir)
+    verification = _verification(outdir, max_memory)
     figures = dict(target.energy)
     if energy_file is not None:
         figures.update(load_energy_figures(energy_file))
@@ -90,6 +95,20 @@ def _summary(r: dict[str, Any], target: Any, dt: float, time_scale: float) -> di
             "time_scale": float(time_scale)}
 
 
+def _check_layout(r: dict[str, Any], tables: Any, where: str) -> None:
+    """The cores and the traffic matrix of the report must fit the configuration's chips."""
+    n_cores = tables.chips * tables.cores_per_chip
+    for k, c in enumerate(r["cores"]):
+        if not (0 <= c["chip"] < tables.chips and 0 <= c["core"] < tables.cores_per_chip):
+            raise ConfigError(f"report.json cores[{k}] is core {c['core']} of chip {c['chip']}, "
+                              f"outside the configuration's {tables.chips} chip(s) of "
+                              f"{tables.cores_per_chip} cores", where=where, fix=FIX)
+    matrix = r["core_traffic_events"]
+    if len(matrix) != n_cores + 1 or any(len(row) != n_cores for row in matrix):
+        raise ConfigError(f"report.json core_traffic_events is not {n_cores + 1} x {n_cores} "
+                          "(from every core and the inputs, to every core)", where=where, fix=FIX)
+
+
 def _traffic(r: dict[str, Any], cores_per_chip: int) -> dict[str, Any]:
     """The core-to-core matrix restricted to the configured cores (plus the inputs row)."""
     matrix = r["core_traffic_events"]
@@ -110,15 +129,16 @@ def _resources(tables: Any) -> dict[str, list[int]]:
             "sram_per_neuron": [int(v) for v in np.bincount(sram)]}
 
 
-def _verification(outdir: Path) -> dict[str, Any] | None:
+def _verification(outdir: Path, max_memory: int) -> dict[str, Any] | None:
+    from neurocc.backends.config_json import parse, read_text
     path = outdir / VERIFY_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
+    data = parse(read_text(path, max_memory), str(path))
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         spikes = data["summary"]["spikes_per_inference"]["median"]
         float(spikes)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"verify.json is malformed ({type(exc).__name__}: {exc})",
                           where=str(path), fix="run `neurocc verify` on the folder again") from None
     data["plots"] = [name for name in VERIFY_PLOTS if (path.parent / name).is_file()]
