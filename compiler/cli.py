@@ -448,7 +448,8 @@ def main(argv: Optional[list[str]] = None) -> None:
         _one_line(f"[bold red]internal error:[/] {escape(_flat(f'{type(exc).__name__}: {exc}'))} "
                   "(run with --debug for the traceback)")
         sys.exit(3)
-    sys.exit(code if isinstance(code, int) else 0)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 def _run(args: list[str]) -> object:

@@ -68,6 +68,9 @@ def poisson_stimulus(net: Network, *, samples: int = 16, steps: int = 200,
                      for name in net.inputs})
 
 
+#: How many unused classes a message lists.
+LIST_MAX = 10
+
 NPZ_FIX = "pass --inputs an .npz written by numpy.savez(path, <input>=spikes, labels=labels)"
 
 
@@ -177,15 +180,19 @@ def _checked_classes(classes: np.ndarray, n_out: int, where: str) -> np.ndarray:
     fix = (f"store output_classes as {n_out} integers, the class of each output neuron, "
            "using every class from 0 up")
     if classes.shape != (n_out,) or not _is_integral(classes) or classes.min() < 0 \
-            or classes.max() >= n_out:
+            or not np.isfinite(classes).all():
         raise SimulationError(f"output_classes has shape {classes.shape} and dtype "
-                              f"{classes.dtype}, expected {n_out} integers in 0..{n_out - 1} "
-                              "(one per output neuron)", where=where, fix=fix)
-    classes = classes.astype(np.int64)
-    unused = sorted(set(range(int(classes.max()) + 1)) - set(classes.tolist()))
+                              f"{classes.dtype}, expected {n_out} non-negative integers (one per "
+                              "output neuron)", where=where, fix=fix)
+    # n_out neurons cover at most n_out classes: look for gaps below n_out + 1 only, so that a
+    # huge class index costs nothing
+    top = min(float(classes.max()), float(n_out))
+    unused = np.setdiff1d(np.arange(int(top) + 1), classes).tolist()
     if unused:
-        raise SimulationError(f"output_classes leaves classes {unused} without a neuron",
-                              where=where, fix=fix)
+        shown = unused[:LIST_MAX] + (["..."] if len(unused) > LIST_MAX else [])
+        raise SimulationError(f"output_classes leaves classes {shown} without a neuron".replace(
+            "'...'", "..."), where=where, fix=fix)
+    classes = classes.astype(np.int64)
     return classes
 
 
