@@ -221,7 +221,7 @@ def write_text(path: str | Path, text: str) -> None:
 
 def read_text(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> str:
     """The text of a regular file whose parsed form fits ``max_memory`` bytes."""
-    size = check_regular_file(path, max_bytes=max_memory, what="config file",
+    size = check_regular_file(path, max_bytes=max_memory, what="the file",
                               fix="pass the folder that `neurocc compile -o` wrote")
     check_memory(size * JSON_EXPANSION, f"parsing {path}", max_memory)
     try:

@@ -164,7 +164,7 @@ def read_compiled(outdir: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> C
     from neurocc.backends.target import load_target
     from neurocc.frontend.text_format import parse_network
 
-    from .report_schema import check_report
+    from .report_schema import check_layout, check_report
 
     outdir = Path(outdir)
     if not outdir.is_dir():
@@ -191,6 +191,7 @@ def read_compiled(outdir: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> C
     report_path = outdir / REPORT_FILE
     report = check_report(parse(read_text(report_path, max_memory), str(report_path)),
                           str(report_path))
+    check_layout(report, deployment.tables, str(report_path))
     network = parse_network(text, base_dir=outdir, filename=str(network_path))
     return CompiledFolder(deployment, target, network, report)
 

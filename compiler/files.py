@@ -123,7 +123,7 @@ def check_regular_file(path: str | Path, *, max_bytes: int, what: str, fix: str)
         raise ModelFormatError(f"{what}: not a regular file", where=str(path), fix=fix)
     if st.st_size > max_bytes:
         from .limits import format_bytes
-        raise ModelFormatError(f"{what}: the file has {format_bytes(st.st_size)}, above the "
+        raise ModelFormatError(f"{what}: {format_bytes(st.st_size)}, above the "
                                f"budget of {format_bytes(max_bytes)}", where=str(path),
                                fix=f"{fix}, or raise --max-memory")
     return int(st.st_size)

@@ -83,3 +83,17 @@ def _is_kind(value: Any, kind: str) -> bool:
     if kind == NUM:
         return isinstance(value, (int, float)) and math.isfinite(value)
     return isinstance(value, str)
+
+
+def check_layout(r: dict[str, Any], tables: Any, where: str) -> None:
+    """The cores and the traffic matrix of the report must fit the configuration's chips."""
+    n_cores = tables.chips * tables.cores_per_chip
+    for k, c in enumerate(r["cores"]):
+        if not (0 <= c["chip"] < tables.chips and 0 <= c["core"] < tables.cores_per_chip):
+            raise ConfigError(f"report.json cores[{k}] is core {c['core']} of chip {c['chip']}, "
+                              f"outside the configuration's {tables.chips} chip(s) of "
+                              f"{tables.cores_per_chip} cores", where=where, fix=FIX)
+    matrix = r["core_traffic_events"]
+    if len(matrix) != n_cores + 1 or any(len(row) != n_cores for row in matrix):
+        raise ConfigError(f"report.json core_traffic_events is not {n_cores + 1} x {n_cores} "
+                          "(from every core and the inputs, to every core)", where=where, fix=FIX)

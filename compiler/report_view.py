@@ -36,7 +36,6 @@ from .energy import activity_from_report, activity_from_verify, estimate, fanout
 from .errors import ConfigError
 from .limits import DEFAULT_MAX_MEMORY
 from .report import _round
-from .report_schema import FIX
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1
@@ -53,7 +52,6 @@ def collect(outdir: str | Path, energy_file: str | Path | None = None,
     outdir = Path(outdir)
     folder = read_compiled(outdir, max_memory)
     r, tables, target = folder.report, folder.deployment.tables, folder.target
-    _check_layout(r, tables, str(outdir / "report.json"))
     meta = folder.deployment.meta
     time_scale = meta.circuit_options.time_scale if meta.circuit_options else 1.0
     dt = float(meta.dt or folder.network.dt)
@@ -93,20 +91,6 @@ def _summary(r: dict[str, Any], target: Any, dt: float, time_scale: float) -> di
             "cores_per_chip": int(target.cores_per_chip),
             "core_grid": None if target.core_grid is None else list(target.core_grid), "dt_s": dt,
             "time_scale": float(time_scale)}
-
-
-def _check_layout(r: dict[str, Any], tables: Any, where: str) -> None:
-    """The cores and the traffic matrix of the report must fit the configuration's chips."""
-    n_cores = tables.chips * tables.cores_per_chip
-    for k, c in enumerate(r["cores"]):
-        if not (0 <= c["chip"] < tables.chips and 0 <= c["core"] < tables.cores_per_chip):
-            raise ConfigError(f"report.json cores[{k}] is core {c['core']} of chip {c['chip']}, "
-                              f"outside the configuration's {tables.chips} chip(s) of "
-                              f"{tables.cores_per_chip} cores", where=where, fix=FIX)
-    matrix = r["core_traffic_events"]
-    if len(matrix) != n_cores + 1 or any(len(row) != n_cores for row in matrix):
-        raise ConfigError(f"report.json core_traffic_events is not {n_cores + 1} x {n_cores} "
-                          "(from every core and the inputs, to every core)", where=where, fix=FIX)
 
 
 def _traffic(r: dict[str, Any], cores_per_chip: int) -> dict[str, Any]:
