@@ -14,7 +14,7 @@ import numpy as np
 from .errors import CapacityError, InfeasibleError
 from .placement_cost import usage
 from .placement_problem import PlacementProblem
-from .placement_resources import Resources
+from .placement_resources import Resources, class_blocks
 
 #: How many populations / neurons a message lists before "...".
 LIST_MAX = 4
@@ -27,9 +27,9 @@ def check_bounds(problem: PlacementProblem, res: Resources) -> None:
         raise CapacityError(f"some of the {res.chips} chips cannot reach each other within the "
                             f"hop range {list(res.hop_range)}", where=f"target {res.name}",
                             fix="use fewer chips, so that the chip grid fits the hop range")
-    needed = cores_needed(problem, res)
-    if needed > res.total_cores:
-        raise cores_error(problem, res, needed)
+    _, counts = np.unique(problem.neuron_class, return_counts=True)
+    if class_blocks(counts, res.core_capacity()) is None:
+        raise cores_error(problem, res)
     over = np.flatnonzero(problem.cam_cost > res.cam_per_neuron)
     if over.size:
         raise _cam_error(problem, res, over)
@@ -37,12 +37,6 @@ def check_bounds(problem: PlacementProblem, res: Resources) -> None:
     over = np.flatnonzero(chips > res.sram_per_neuron)
     if over.size:
         raise _sram_error(problem, res, over, chips[over] - res.sram_per_neuron, "must reach")
-
-
-def cores_needed(problem: PlacementProblem, res: Resources) -> int:
-    """Cores the parameter classes need at the least: one class per core."""
-    _, counts = np.unique(problem.neuron_class, return_counts=True)
-    return int((-(-counts // int(res.core_capacity().max()))).sum())
 
 
 def min_dest_cores(problem: PlacementProblem, res: Resources) -> np.ndarray:
@@ -62,10 +56,14 @@ def min_dest_chips(problem: PlacementProblem, res: Resources) -> np.ndarray:
     return chips
 
 
-def cores_error(problem: PlacementProblem, res: Resources, needed: int) -> CapacityError:
+def cores_error(problem: PlacementProblem, res: Resources) -> CapacityError:
+    """The classes do not fit the cores (:func:`class_blocks`): how many cores and chips they
+    need, counted by the same rule on a board with enough chips."""
     classes, counts = np.unique(problem.neuron_class, return_counts=True)
-    cap = int(res.core_capacity().max())
-    per = -(-counts // cap)
+    chips = res.chips_needed(counts)
+    per_chip = res.core_capacity()[:res.cores_per_chip]
+    per = class_blocks(counts, np.tile(per_chip, chips))[0]
+    needed = int(per.sum())
     order = np.argsort(-per, kind="stable")
     parts = []
     for i in order[:LIST_MAX]:
@@ -73,14 +71,15 @@ def cores_error(problem: PlacementProblem, res: Resources, needed: int) -> Capac
         parts.append(f"class {int(classes[i])}: {int(counts[i])} neurons -> {int(per[i])} "
                      f"core(s) [{_pops(problem, members)}]")
     more = f"; {classes.size - LIST_MAX} more classes" if classes.size > LIST_MAX else ""
-    chips = -(-needed // res.cores_per_chip)
+    reserved = "" if per_chip.min() == per_chip.max() else (
+        f", {int(per_chip.max() - per_chip.min())} neuron slot(s) of some cores reserved")
     return CapacityError(
-        f"not enough cores: the {classes.size} parameter classes need {needed} cores of {cap} "
-        f"neurons ({'; '.join(parts)}{more}), the target has {res.total_cores} "
-        f"({res.chips} chips x {res.cores_per_chip} cores): short by {needed - res.total_cores} "
-        f"cores", where=f"target {res.name}",
-        fix=f"use at least {chips} chips (chips={chips}), or merge parameter classes (a larger "
-            f"class tolerance), or make the populations smaller")
+        f"not enough cores: the {classes.size} parameter classes need {needed} cores of "
+        f"{int(per_chip.max())} neurons{reserved} ({'; '.join(parts)}{more}), the target has "
+        f"{res.total_cores} ({res.chips} chips x {res.cores_per_chip} cores): short by "
+        f"{needed - res.total_cores} cores", where=f"target {res.name}",
+        fix=f"pass --chips {chips}, or merge parameter classes (a larger --class-tolerance), "
+            f"or make the populations smaller")
 
 
 def _cam_error(problem: PlacementProblem, res: Resources, over: np.ndarray) -> CapacityError:

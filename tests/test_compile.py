@@ -120,7 +120,7 @@ def test_cnn_does_not_fit_one_board_and_says_why(shared_models):
     text = str(exc.value)
     # 8,970 neurons need 36 cores at the least; one board has 16: the core bound speaks first
     assert "not enough cores" in text and "short by 20 cores" in text
-    assert "chips=9" in text and "Fix:" in text
+    assert "--chips 9" in text and "Fix:" in text
 
 
 def test_cam_overflow_names_population_and_excess(tmp_path):
