@@ -695,7 +695,7 @@ def _resolve_target(r: Reader, value: Any, given: Target | None) -> Target:
         if wanted[key] != have[key]:
             raise r.fail(f"target.{key}", f"the file was written for {wanted[key]!r}, the given "
                                           f"target has {have[key]!r}",
-                         fix="load the target the file names, or pass no target")
+                         fix="regenerate the configuration with `neurocc compile MODEL -o OUTDIR`")
     return given
 
 

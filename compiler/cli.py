@@ -30,6 +30,7 @@ err_console = Console(stderr=True)
 
 def _load(model: Path, dt: float, reset: str, refractory: float, max_memory: int):
     from neurocc.frontend.load import LoadOptions, load_model
+    _choice(reset, "--reset", ("zero", "subtract"))
     return load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory,
                                          max_memory=max_memory))
 
@@ -42,6 +43,14 @@ def _max_memory(text: str) -> int:
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a size: write bytes or a number with a "
                                  "K, M or G suffix (e.g. 8G)", param_hint="--max-memory") from None
+
+
+def _choice(value: str, flag: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``; else a usage error naming ``flag``."""
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}",
+                                 param_hint=flag)
+    return value
 
 
 def _version(value: bool) -> None:
@@ -119,6 +128,14 @@ def compile_command(
                                              "from: spectral, or mtkahypar (Mt-KaHyPar, pip "
                                              "install 'neurocc[partition]'; fewer routed events "
                                              "on large networks)"),
+        discretisation: str = typer.Option("step_decay", "--discretisation",
+                                           help="step_decay (the IR's Euler step, needs time "
+                                                "constants above dt) or continuous"),
+        inhibition: str = typer.Option("subtractive", "--inhibition",
+                                       help="Inhibitory synapse type: subtractive or shunting"),
+        subtract_reset: str = typer.Option("error", "--subtract-reset",
+                                           help="A subtractive reset: error, or zero (accept "
+                                                "the chip's reset to ground; reported)"),
         force: bool = typer.Option(False, "--force", help="Write into an existing non-empty "
                                                           "folder that holds no neurocc output"),
         max_memory: str = MAX_MEMORY_OPTION,
@@ -133,13 +150,20 @@ def compile_command(
     from .files import prepare_output_dir, refuse_inputs
 
     budget = _max_memory(max_memory)
+    _choice(negative_drive, "--negative-drive", ("clip", "error"))
     for name in _compiled_names():
         refuse_inputs(outdir / name, (model, inputs), fix="choose another output folder with -o")
     prepare_output_dir(outdir, force=force)
     net = _load(model, dt, reset, refractory, budget)
     rates = _rates(net, inputs, budget) if inputs is not None else None
     options = CompileOptions(
-        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive),
+        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive,
+                               discretisation=_choice(discretisation, "--discretisation",
+                                                      ("step_decay", "continuous")),
+                               inhibition=_choice(inhibition, "--inhibition",
+                                                  ("subtractive", "shunting")),
+                               subtract_reset=_choice(subtract_reset, "--subtract-reset",
+                                                      ("error", "zero"))),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,

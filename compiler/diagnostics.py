@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import CapacityError, InfeasibleError
+from .errors import CapacityError, InfeasibleError, KeyCapacityError
 from .placement_cost import usage
 from .placement_problem import PlacementProblem
 from .placement_resources import Resources, class_blocks
@@ -26,7 +26,7 @@ def check_bounds(problem: PlacementProblem, res: Resources) -> None:
     if not res.in_hop_range().all():
         raise CapacityError(f"some of the {res.chips} chips cannot reach each other within the "
                             f"hop range {list(res.hop_range)}", where=f"target {res.name}",
-                            fix="use fewer chips, so that the chip grid fits the hop range")
+                            fix="pass fewer --chips, so that the chip grid fits the hop range")
     _, counts = np.unique(problem.neuron_class, return_counts=True)
     if class_blocks(counts, res.core_capacity()) is None:
         raise cores_error(problem, res)
@@ -105,7 +105,7 @@ def _sram_error(problem: PlacementProblem, res: Resources, over: np.ndarray, exc
              "make their target populations smaller or give them fewer parameter classes"]
     if res.sram_entries > res.sram_per_neuron:
         fixes.insert(0, f"allow all {res.sram_entries} SRAM entries "
-                        f"(sram_usable={res.sram_entries})")
+                        f"(--sram-usable {res.sram_entries})")
     return CapacityError(
         f"SRAM (fan-out) overflow: {over.size} neuron(s) {verb} more destination chips than "
         f"their {res.sram_per_neuron} SRAM entries allow [{_pops(problem, over)}]; worst: {w}", where=f"target {res.name}", fix=", or ".join(fixes))
@@ -131,12 +131,12 @@ def _keys_error(problem, res, core_of, cores, excess) -> CapacityError:
         members = np.flatnonzero(core_of == k)
         parts.append(f"chip {k // res.cores_per_chip} core {k % res.cores_per_chip}: "
                      f"{res.usable_keys + e} sources ({e} over) [{_pops(problem, members)}]")
-    return CapacityError(
+    return KeyCapacityError(
         f"too many distinct sources per core: a core tells apart {res.usable_keys} sources "
         f"(keys), but {cores.size} core(s) receive more: {'; '.join(parts)}",
         where=f"target {res.name}",
-        fix="use more chips so that fewer neurons share a core, or give the network more "
-            "locality (groups of neurons sharing their inputs)")
+        fix="pass more chips with --chips (the compile spreads the neurons over the cores it is "
+            "given), or give the network more locality (groups of neurons sharing their inputs)")
 
 
 def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory, seed: int,
@@ -153,14 +153,14 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
     if not families:
         return InfeasibleError("the solver proved that no placement exists but named no "
                                "resource family", where=f"target {res.name}",
-                               fix="use more chips")
+                               fix=f"pass --chips {2 * res.chips}")
     family = families[0]
     soft = model_factory(assumptions=False, soft=family)
     relaxed = soft.solve(seed, deterministic_time)
     others = f" (together with: {', '.join(families[1:])})" if len(families) > 1 else ""
     if relaxed.core_of is None:
         return InfeasibleError(f"no placement satisfies the {family} limits{others}",
-                               where=f"target {res.name}", fix="use more chips")
+                               where=f"target {res.name}", fix=f"pass --chips {2 * res.chips}")
     u = usage(problem, relaxed.core_of, res)
     core_of = relaxed.core_of
     if family == "sram":
@@ -178,7 +178,9 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
             f"not enough cores: with one parameter class per core and the other limits, "
             f"{int((u.neurons_per_core - cap)[over].sum())} neurons do not fit "
             f"[{_pops(problem, np.flatnonzero(np.isin(core_of, over)))}]",
-            where=f"target {res.name}", fix="use more chips, or merge parameter classes")
+            where=f"target {res.name}",
+            fix=f"pass --chips {2 * res.chips}, or merge parameter classes (a larger "
+                "--class-tolerance)")
     else:
         over = np.flatnonzero(u.classes_per_core > 1)
         err = CapacityError(
@@ -186,7 +188,8 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
             f"classes would have to share cores "
             f"[{_pops(problem, np.flatnonzero(np.isin(core_of, over)))}]",
             where=f"target {res.name}",
-            fix="use more chips, or merge parameter classes (a larger class tolerance)")
+            fix=f"pass --chips {2 * res.chips}, or merge parameter classes (a larger "
+                "--class-tolerance)")
     return InfeasibleError(f"{err.message}{others}", where=err.where, fix=err.fix)
 
 

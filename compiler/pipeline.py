@@ -28,11 +28,11 @@ from .checker import CheckReport, check, expected_synapses
 from .circuits import CircuitMap, CircuitOptions, currents_to_params, map_circuits
 from .classes import ParameterClasses, assign_classes
 from .core_weights import CoreWeights, WeightOptions, quantize_cores
-from .errors import IRVerifyError, UnsupportedError
+from .errors import IRVerifyError, KeyCapacityError, UnsupportedError
 from .ir import Network
 from .placement import Placement, PlacementOptions, place
 from .placement_problem import build_problem
-from .placement_resources import as_resources
+from .placement_resources import as_resources, class_blocks
 from .routing import route
 from .tables import RoutingTables
 
@@ -109,9 +109,36 @@ def group_classes(c: Compilation) -> Compilation:
 
 
 def place_neurons(c: Compilation) -> Compilation:
-    """(chip, core, slot) of every neuron: CP-SAT / hierarchical search on expected events."""
+    """(chip, core, slot) of every neuron: CP-SAT / hierarchical search on expected events.
+
+    When the cores run out of keys, the neurons are spread over more of the given cores
+    (:func:`_spread`)."""
+    while True:
+        try:
+            return replace(c, placement=_place(c))
+        except KeyCapacityError as exc:
+            c = _spread(c, exc)
+
+
+def _place(c: Compilation) -> Placement:
     problem = build_problem(c.network, c.classes.class_of, rates=c.options.rates)
-    return replace(c, placement=place(problem, c.target, c.options.placement))
+    return place(problem, c.target, c.options.placement)
+
+
+def _spread(c: Compilation, exc: KeyCapacityError) -> Compilation:
+    """``c`` with half as many neurons allowed per core as its last placement, when the classes
+    still fit the given cores; else ``exc``, whose fix names the chips to add."""
+    res = as_resources(c.target)
+    fill = (c.options.placement.fill or res.neurons_per_core) // 2
+    _, counts = np.unique(c.classes.class_of, return_counts=True)
+    if fill < 1 or class_blocks(counts, np.minimum(res.core_capacity(), fill)) is None:
+        raise KeyCapacityError(
+            f"{exc.message} (even with at most {2 * fill} neurons per core on the "
+            f"{res.chips} chip(s) given)", where=exc.where,
+            fix=f"pass --chips {2 * res.chips} so that the neurons can spread further, or "
+                "reduce the fan-in diversity") from None
+    placement = replace(c.options.placement, fill=fill)
+    return replace(c, options=replace(c.options, placement=placement))
 
 
 def quantize_weights(c: Compilation) -> Compilation:
@@ -122,13 +149,39 @@ def quantize_weights(c: Compilation) -> Compilation:
 
 
 def route_events(c: Compilation) -> Compilation:
-    """Keys, CAM and SRAM rows; every used core gets its (coarse, fine) biases."""
-    w = c.weights
-    tables = route(c.network, c.placement, c.target, w.syn_type, w.code, w.repeats)
+    """Keys, CAM and SRAM rows; every used core gets its (coarse, fine) biases.
+
+    When the keys of a core run out, the neurons are placed again spread over more of the given
+    cores (:func:`_spread`) and quantized again, until the network routes."""
+    while True:
+        try:
+            w = c.weights
+            tables = route(c.network, c.placement, c.target, w.syn_type, w.code, w.repeats)
+            break
+        except KeyCapacityError as exc:
+            c = quantize_weights(place_neurons(_spread(c, exc)))
     for (chip, core), config in tables.cores.items():
         choices = w.core_biases[chip * tables.cores_per_chip + core]
         config.biases = {ch.name: (int(ch.coarse), int(ch.fine)) for ch in choices.values()}
     return replace(c, tables=tables)
+
+
+def compile_notes(c: Compilation) -> list[str]:
+    """What the compile did that the user did not ask for: delays it cannot realise, and a
+    placement spread over more cores because full cores ran out of keys."""
+    notes = []
+    delayed = [f"{p.name!r} ({p.delay} steps)" for p in c.network.projections.values()
+               if p.delay > 1]
+    if delayed:
+        more = f" and {len(delayed) - 4} more" if len(delayed) > 4 else ""
+        notes.append(f"projection delays not realised: {', '.join(delayed[:4])}{more}; neurocc "
+                     "programs no synaptic delay, so each event reaches its targets with the "
+                     "chip's own routing latency (one step in the circuit simulator)")
+    fill = c.options.placement.fill
+    if fill is not None:
+        notes.append(f"placement spread the neurons, at most {fill} per core: full cores would "
+                     "receive more distinct sources than their keys tell apart")
+    return notes
 
 
 def check_tables(c: Compilation) -> Compilation:

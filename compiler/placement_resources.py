@@ -44,6 +44,9 @@ class Resources:
     virtual_cores: int = 0
     forbidden_keys: tuple[int, ...] = ()
     forbidden_source_slots: tuple[tuple[int, int], ...] = ()
+    #: At most this many neurons per core (None: full cores); lowered to spread a network whose
+    #: cores run out of keys over more cores.
+    fill: int | None = None
 
     def __post_init__(self) -> None:
         if self.addressing not in ADDRESSING:
@@ -68,7 +71,7 @@ class Resources:
         cap = np.full(self.total_cores, self.neurons_per_core, dtype=np.int64)
         for core, _slot in self.forbidden_source_slots:
             cap[core::self.cores_per_chip] -= 1
-        return cap
+        return cap if self.fill is None else np.minimum(cap, self.fill)
 
     def chips_needed(self, counts: np.ndarray) -> int:
         """Fewest chips of this target whose cores hold parameter classes of ``counts`` neurons

@@ -16,7 +16,7 @@ import numpy as np
 
 from .circuits import precision_floors
 from .energy import expected_activity
-from .pipeline import Compilation
+from .pipeline import Compilation, compile_notes
 from .placement_problem import DEFAULT_RATE
 
 REPORT_FORMAT = "neurocc-report"
@@ -161,5 +161,5 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "cores": _cores(c),
         "core_traffic_events": _traffic(c),
         "expected_activity": _expected_activity(c),
-        "notes": list(c.circuits.notes),
+        "notes": list(c.circuits.notes) + compile_notes(c),
     }
