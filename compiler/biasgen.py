@@ -154,5 +154,5 @@ def _check_range(table: BiasTable, req: np.ndarray, role: str | None, where: str
         f"{label} = {value:.4g} A{at} {problem} [{lo:.4g}, {hi:.4g}] A{more}",
         where=where,
         fix="bring the current into range: for a time constant pass another --time-scale, "
-            "for a weight rescale the weights in the model or pass another --weight-bits, "
-            "otherwise the compile option that sets this current (neurocc compile --help)")
+            "for a weight rescale the weights in the model, otherwise the compile option that "
+            "sets this current (neurocc compile --help)")

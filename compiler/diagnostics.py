@@ -73,11 +73,15 @@ def cores_error(problem: PlacementProblem, res: Resources) -> CapacityError:
     more = f"; {classes.size - LIST_MAX} more classes" if classes.size > LIST_MAX else ""
     reserved = "" if per_chip.min() == per_chip.max() else (
         f", {int(per_chip.max() - per_chip.min())} neuron slot(s) of some cores reserved")
+    board = f"({res.chips} chips x {res.cores_per_chip} cores)"
+    short = (f"the target has {res.total_cores} {board}: short by {needed - res.total_cores} "
+             f"cores" if needed > res.total_cores else
+             f"on {chips} chips; the {res.total_cores} cores of the target {board} hold fewer "
+             f"neurons, their reserved slots included")
     return CapacityError(
         f"not enough cores: the {classes.size} parameter classes need {needed} cores of "
-        f"{int(per_chip.max())} neurons{reserved} ({'; '.join(parts)}{more}), the target has "
-        f"{res.total_cores} ({res.chips} chips x {res.cores_per_chip} cores): short by "
-        f"{needed - res.total_cores} cores", where=f"target {res.name}",
+        f"{int(per_chip.max())} neurons{reserved} ({'; '.join(parts)}{more}), {short}",
+        where=f"target {res.name}",
         fix=f"pass --chips {chips}, or merge parameter classes (a larger --class-tolerance), "
             f"or make the populations smaller")
 

@@ -62,7 +62,7 @@ def test_fan_out_over_the_sram_before_solving():
         place(build_problem(net, classes), res, OPTIONS)
     text = str(err.value)
     assert "SRAM (fan-out) overflow" in text and "s[0]: 5 chips (2 over)" in text
-    assert "sram_usable=4" in text
+    assert "--sram-usable 4" in text
 
 
 def test_too_many_distinct_sources_for_one_core():
