@@ -185,7 +185,11 @@ def _emit(x: Any, indent: str, in_list: bool, out: list[str]) -> None:
         out.append(indent + "]")
 
 
-def parse(text: str, where: str) -> Any:
+#: What to do about a damaged file of a compiled folder.
+REGENERATE = "regenerate the folder with `neurocc compile MODEL -o OUTDIR`"
+
+
+def parse(text: str, where: str, fix: str = REGENERATE) -> Any:
     """Parse JSON; syntax errors, duplicate keys and NaN/Infinity become :class:`ConfigError`."""
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
@@ -193,25 +197,24 @@ def parse(text: str, where: str) -> Any:
             keys = [k for k, _ in items]
             dup = next(k for k in keys if keys.count(k) > 1)
             raise ConfigError(f"duplicate key {dup!r} in one object", where=where,
-                              fix="write every field once")
+                              fix=f"write every field once; {fix}")
         return obj
 
     def constant(name: str) -> Any:
         raise ConfigError(f"{name} is not a valid JSON number", where=where,
-                          fix="write finite numbers only")
+                          fix=f"write finite numbers only; {fix}")
 
     try:
         return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          where=where, fix="fix the JSON syntax (or regenerate the file)") from None
+                          where=where, fix=fix) from None
     except RecursionError:
-        raise ConfigError("nests lists or objects too deeply", where=where,
-                          fix="regenerate the file with `neurocc compile MODEL -o OUTDIR`") from None
+        raise ConfigError("nests lists or objects too deeply", where=where, fix=fix) from None
     except ValueError as exc:  # e.g. an integer longer than Python's digit limit
         why = str(exc).split(":")[0]
         raise ConfigError(f"has a value that cannot be read ({why})", where=where,
-                          fix="regenerate the file with `neurocc compile MODEL -o OUTDIR`") from None
+                          fix=fix) from None
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -306,7 +309,7 @@ class Reader:
 
     def number(self, value: Any, path: str, positive: bool = False) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                not math.isfinite(value):
+                not _finite(value):
             raise self.fail(path, f"is {_kind(value)}, expected a finite number",
                             fix="write a number")
         if positive and value <= 0:
@@ -320,6 +323,11 @@ class Reader:
             raise self.fail(path, f"has {len(items)} entries, expected {length}",
                             fix=f"write {length} booleans")
         return sum(1 << k for k, v in enumerate(items) if self.bool(v, child(path, k)))
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number a float can hold (an integer of 400 digits is not)."""
+    return abs(value) < 2.0**1023 if isinstance(value, int) else math.isfinite(value)
 
 
 def _kind(value: Any) -> str:

@@ -34,15 +34,29 @@ REPORT: dict[str, Any] = {
     "core_traffic_events": [[NUM]], "expected_activity": (None, _ACTIVITY),
 }
 
+_STATS = {"median": NUM, "p5": NUM, "p95": NUM}
+_SWEEP = {"axis": STR, "value": NUM, "agreement": NUM, "correlation": NUM,
+          "accuracy": (None, NUM)}
+
+#: ``verify/verify.json`` as the report reads it (``"*"``: every key of the object).
+VERIFY: dict[str, Any] = {
+    "passed": BOOL, "reasons": [STR], "instances": INT, "mismatch": NUM, "noise": NUM,
+    "silence": NUM, "reference": {"spikes_per_inference": NUM},
+    "summary": {"spikes_per_inference": _STATS, "*": _STATS}, "sweep": [_SWEEP],
+    "steps": (None, INT), "input_events_per_inference": (None, NUM),
+}
+
 FIX = "regenerate the folder with `neurocc compile MODEL -o OUTDIR`"
 
 
-def check_report(data: Any, where: str) -> dict[str, Any]:
-    """Return ``data`` when it has the shape of :data:`REPORT`; else raise :class:`ConfigError`."""
-    problem = _problem(data, REPORT, "")
+def check_report(data: Any, where: str, shape: dict[str, Any] = REPORT,
+                 name: str = "report.json", fix: str = FIX) -> dict[str, Any]:
+    """Return ``data`` when it has ``shape`` (:data:`REPORT`, :data:`VERIFY`); else raise
+    :class:`ConfigError` naming the field of file ``name``."""
+    problem = _problem(data, shape, "")
     if problem is not None:
         path, message = problem
-        raise ConfigError(f"report.json {path or '<root>'} {message}", where=where, fix=FIX)
+        raise ConfigError(f"{name} {path or '<root>'} {message}", where=where, fix=fix)
     return data
 
 
@@ -56,6 +70,12 @@ def _problem(value: Any, shape: Any, path: str) -> tuple[str, str] | None:
         if not isinstance(value, dict):
             return path, "is not an object"
         for key, sub in shape.items():
+            if key == "*":
+                problems = [_problem(v, sub, f"{path}.{k}".lstrip(".")) for k, v in value.items()]
+                problem = next((p for p in problems if p is not None), None)
+                if problem is not None:
+                    return problem
+                continue
             if key not in value:
                 return f"{path}.{key}".lstrip("."), "is missing"
             problem = _problem(value[key], sub, f"{path}.{key}".lstrip("."))
@@ -80,8 +100,9 @@ def _is_kind(value: Any, kind: str) -> bool:
         return False
     if kind == INT:
         return isinstance(value, int)
-    if kind == NUM:
-        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind == NUM:  # an integer beyond float range is not a usable number either
+        return abs(value) < 2.0**1023 if isinstance(value, int) else \
+            isinstance(value, float) and math.isfinite(value)
     return isinstance(value, str)
 
 

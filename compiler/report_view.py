@@ -33,9 +33,9 @@ from rich.table import Table
 
 from .driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
-from .errors import ConfigError
 from .limits import DEFAULT_MAX_MEMORY
 from .report import _round
+from .report_schema import VERIFY, check_report
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1
@@ -118,13 +118,9 @@ def _verification(outdir: Path, max_memory: int) -> dict[str, Any] | None:
     path = outdir / VERIFY_FILE
     if not path.exists():
         return None
-    data = parse(read_text(path, max_memory), str(path))
-    try:
-        spikes = data["summary"]["spikes_per_inference"]["median"]
-        float(spikes)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"verify.json is malformed ({type(exc).__name__}: {exc})",
-                          where=str(path), fix="run `neurocc verify` on the folder again") from None
+    fix = "run `neurocc verify` on the folder again"
+    data = check_report(parse(read_text(path, max_memory), str(path), fix), str(path), VERIFY,
+                        "verify.json", fix=fix)
     data["plots"] = [name for name in VERIFY_PLOTS if (path.parent / name).is_file()]
     return data
 

@@ -151,6 +151,37 @@ def test_bad_config_json_is_one_line(cli, folder, edit, words, command):
         assert w in line
 
 
+def test_a_number_beyond_float_range_is_one_line(cli, folder):
+    path = folder / "report.json"
+    data = json.loads(path.read_text())
+    data["solver"]["objective"] = 10**400
+    path.write_text(json.dumps(data))
+    line = one_error(*cli(["report", str(folder)])[::2])
+    assert "solver.objective is not a finite number" in line
+
+
+@pytest.mark.parametrize("content, words", [
+    ("{", ["not valid JSON"]),
+    ('{"summary": {}}', ["verify.json passed is missing"]),
+    (None, ["summary.agreement.median is not a finite number"]),
+])
+def test_bad_verify_json_is_one_line(cli, folder, content, words):
+    (folder / "verify").mkdir()
+    path = folder / "verify" / "verify.json"
+    if content is None:
+        summary = {name: {"median": 1.0, "p5": 1.0, "p95": 1.0}
+                   for name in ("spikes_per_inference", "agreement")}
+        summary["agreement"]["median"] = "high"
+        content = json.dumps({"passed": True, "reasons": [], "instances": 1, "mismatch": 0.2,
+                              "noise": 0.0, "silence": 0.0, "summary": summary, "sweep": [],
+                              "reference": {"spikes_per_inference": 3.0}})
+    path.write_text(content)
+    line = one_error(*cli(["report", str(folder)])[::2])
+    for w in words:
+        assert w in line
+    assert "neurocc verify" in line
+
+
 def test_verify_refuses_a_network_that_is_not_the_compiled_one(cli, folder):
     path = folder / "network.ncl"
     path.write_text(path.read_text() + "# edited\n")
