@@ -14,7 +14,8 @@ from .errors import ConfigError
 
 INT, NUM, STR, BOOL = "integer", "finite number", "string", "true or false"
 
-_BIAS = {"bias": STR, "role": STR, "coarse": INT, "fine": INT, "rel_error": NUM}
+_BIAS = {"bias": STR, "role": STR, "coarse": INT, "fine": INT, "rel_error": NUM,
+         "requested_A": NUM, "realised_A": NUM}
 _CORE = {"chip": INT, "core": INT, "parameter_class": INT, "neurons": INT, "cam_max": INT,
          "cam_total": INT, "weight_levels_used": INT, "biases": [_BIAS]}
 _PROJECTION = {"name": STR, "synapses": INT, "kept": INT, "cam_entries": INT,
