@@ -4,7 +4,8 @@ One error boundary (:func:`main`): every :class:`NeuroccError` becomes one line
 ``error: <cause> Fix: <CLI flags>`` on stderr and exit code 2; usage errors (missing argument,
 unknown option, bad value) get the short usage text and exit code 2; anything unexpected is one
 line ``internal error: ...`` and exit code 3 (``--debug``, anywhere on the line, shows the
-traceback); Ctrl-C is one line and exit code 130.
+traceback and library warnings, which are silenced otherwise); Ctrl-C is one line and exit code
+130.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -450,7 +452,10 @@ def main(argv: Optional[list[str]] = None) -> None:
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
     try:
-        code = _run(args)
+        with warnings.catch_warnings():
+            if not debug:  # library warnings (fonts, numpy) would add lines to stderr
+                warnings.simplefilter("ignore")
+            code = _run(args)
     except NeuroccError as exc:
         _one_line(f"[bold red]error:[/] {escape(_flat(str(exc)))}")
         sys.exit(exc.exit_code)

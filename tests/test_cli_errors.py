@@ -91,6 +91,22 @@ def test_an_unexpected_error_is_one_line_exit_3_and_debug_shows_the_traceback(cl
     assert code == 3 and "Traceback" in err and "RuntimeError: boom" in err
 
 
+def test_library_warnings_stay_off_stderr_unless_debug(cli, monkeypatch, recwarn):
+    import warnings
+
+    from neurocc.compiler import inspect as inspect_module
+    real = inspect_module.summarize
+
+    def noisy(*args, **kwargs):
+        warnings.warn("Glyph 27 missing from font(s) DejaVu Sans.", UserWarning)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(inspect_module, "summarize", noisy)
+    code, _, err = cli(["inspect", str(TINY)])
+    assert code == 0 and err == "" and len(recwarn) == 0
+    code, _, err = cli(["inspect", str(TINY), "--debug"])
+    assert code == 0 and len(recwarn) == 1
+
+
 def test_ctrl_c_is_one_line_exit_130(cli, monkeypatch):
     from neurocc.compiler import inspect as inspect_module
 
