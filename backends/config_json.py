@@ -253,7 +253,8 @@ class Reader:
         self.where = where
 
     def fail(self, path: str, message: str, fix: str) -> ConfigError:
-        return ConfigError(f"{path or '<root>'}: {message}", where=self.where, fix=fix)
+        return ConfigError(f"{path or '<root>'}: {message}", where=self.where,
+                           fix=f"{fix} in the file, or {REGENERATE}")
 
     def obj(self, value: Any, path: str, required: Iterable[str],
             optional: Iterable[str] = ()) -> dict[str, Any]:

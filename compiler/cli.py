@@ -155,7 +155,7 @@ def compile_command(
     _choice(negative_drive, "--negative-drive", ("clip", "error"))
     for name in _compiled_names():
         refuse_inputs(outdir / name, (model, inputs), fix="choose another output folder with -o")
-    prepare_output_dir(outdir, force=force)
+    prepare_output_dir(outdir, force=force, create=False)
     net = _load(model, dt, reset, refractory, budget)
     rates = _rates(net, inputs, budget) if inputs is not None else None
     options = CompileOptions(

@@ -74,13 +74,23 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 
 def prepare_output_dir(outdir: str | Path, *, force: bool = False,
-                       fix: str = "choose another folder with -o") -> Path:
+                       fix: str = "choose another folder with -o", create: bool = True) -> Path:
     """Create ``outdir`` if needed and check it may be written; refuse a folder of other files.
 
     An existing non-empty folder must hold :data:`MARKER_FILES` (a previous neurocc output) unless
-    ``force``. ``fix`` (naming the option that chose the folder) ends every error.
+    ``force``. ``fix`` (naming the option that chose the folder) ends every error. With
+    ``create`` false a missing folder is not made: its nearest existing parent must be a
+    writable folder (so that a command can check its outputs before its work, and leave nothing
+    behind when that work fails).
     """
     outdir = Path(outdir)
+    if not create and not os.path.lexists(outdir):
+        parent = _existing_parent(outdir)
+        if not parent.is_dir():
+            raise ConfigError(f"{parent} is not a folder", where=str(outdir), fix=fix)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ConfigError(f"{parent} is not writable", where=str(outdir), fix=fix)
+        return outdir
     if outdir.exists() and not outdir.is_dir():
         raise ConfigError("the output path exists and is not a folder", where=str(outdir),
                           fix=fix)
@@ -97,6 +107,13 @@ def prepare_output_dir(outdir: str | Path, *, force: bool = False,
     if not os.access(outdir, os.W_OK | os.X_OK):
         raise ConfigError("the output folder is not writable", where=str(outdir), fix=fix)
     return outdir
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if os.path.lexists(parent):
+            return parent
+    return Path(path.absolute().anchor)
 
 
 def _foreign(folder: Path) -> bool:

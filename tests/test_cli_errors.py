@@ -428,3 +428,9 @@ def test_every_writer_goes_through_the_atomic_helper():
                     line = text[:m.start()].count("\n") + 1
                     offenders.append(f"{path.relative_to(REPO)}:{line}")
     assert offenders == []
+
+
+def test_a_failed_compile_leaves_no_output_folder(cli, tmp_path):
+    line = one_error(*cli(["compile", str(tmp_path / "missing.ncl"), "-o",
+                           str(tmp_path / "new" / "out")])[::2])
+    assert "missing.ncl" in line and not (tmp_path / "new").exists()
