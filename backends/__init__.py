@@ -28,6 +28,11 @@ EMITTERS: dict[str, Callable[[], Emitter]] = {
 }
 
 
+def extra_formats() -> list[str]:
+    """Every extra text format of any target (``compile`` writes them as ``<format>.txt``)."""
+    return sorted({fmt for make in EMITTERS.values() for fmt in make().extras})
+
+
 def emitter_for(target: Target | str) -> Emitter:
     """The emitter of a target (a loaded :class:`~neurocc.backends.target.Target` or its name)."""
     name = target if isinstance(target, str) else target.name

@@ -33,36 +33,48 @@ def kind_of(value: Any) -> str:
         else type(value).__name__
 
 
-def parse_json(text: str, where: str, error: type[NeuroccError]) -> Any:
-    """Parse JSON; syntax errors, duplicate keys and NaN/Infinity become ``error``."""
+def parse_json(text: str, where: str, error: type[NeuroccError],
+               fix: str = "fix the JSON syntax (or regenerate the file)") -> Any:
+    """Parse JSON; syntax errors, duplicate keys, NaN/Infinity, nesting too deep for the parser
+    and integers past Python's digit limit become ``error`` (``fix`` says how to get a good
+    file)."""
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
             keys = [k for k, _ in items]
             dup = next(k for k in keys if keys.count(k) > 1)
             raise error(f"duplicate key {dup!r} in one object", where=where,
-                        fix="write every field once")
+                        fix=f"write every field once; {fix}")
         return obj
 
     def constant(name: str) -> Any:
         raise error(f"{name} is not a valid JSON number", where=where,
-                    fix="write finite numbers only")
+                    fix=f"write finite numbers only; {fix}")
 
     try:
         return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
     except json.JSONDecodeError as exc:
         raise error(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                    where=where, fix="fix the JSON syntax (or regenerate the file)") from None
+                    where=where, fix=fix) from None
+    except RecursionError:
+        raise error("nests lists or objects too deeply", where=where, fix=fix) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        why = str(exc).split(":")[0]
+        raise error(f"has a value that cannot be read ({why})", where=where, fix=fix) from None
 
 
 class Fields:
     """Typed access to parsed JSON; every failure names the JSON path and the fix."""
 
-    def __init__(self, where: str, error: type[NeuroccError]):
+    def __init__(self, where: str, error: type[NeuroccError], regenerate: str | None = None):
         self.where = where
         self.error = error
+        #: How to get a good file instead of mending this one (added to every fix).
+        self.regenerate = regenerate
 
     def fail(self, path: str, message: str, fix: str) -> NeuroccError:
+        if self.regenerate:
+            fix = f"{fix} in the file, or {self.regenerate}"
         return self.error(f"{path or '<root>'}: {message}", where=self.where, fix=fix)
 
     # -- containers ------------------------------------------------------------------------------
@@ -163,7 +175,7 @@ class Fields:
 
     def number(self, value: Any, path: str, positive: bool = False) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                not math.isfinite(value):
+                not _finite(value):
             raise self.fail(path, f"is {kind_of(value)}, expected a finite number",
                             fix="write a number")
         if positive and value <= 0:
@@ -177,3 +189,8 @@ class Fields:
             raise self.fail(path, f"has {len(items)} entries, expected {length}",
                             fix=f"write {length} booleans")
         return sum(1 << k for k, v in enumerate(items) if self.bool(v, child(path, k)))
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number a float can hold (an integer of 400 digits is not)."""
+    return abs(value) < 2.0**1023 if isinstance(value, int) else math.isfinite(value)

@@ -475,15 +475,17 @@ class _Reader(Fields):
 
     def check_grid(self, name: str, chips: int, per_board: int, grid: tuple[int, int],
                    hop_range: tuple[int, int], from_option: bool) -> None:
-        xy = np.array([_chip_xy(c, chips, per_board, grid) for c in range(chips)])
-        span = int((xy.max(axis=0) - xy.min(axis=0)).max())
         reach = min(-hop_range[0], hop_range[1])
-        if span > reach:
-            most = _max_chips(per_board, grid, reach)
-            message = (f"{chips} chips span {span + 1} chips of the grid but events reach only "
+        most = _max_chips(per_board, grid, reach)
+        # a huge count is refused before the grid of every chip is built
+        span = None if chips > most else int(np.ptp(np.array(
+            [_chip_xy(c, chips, per_board, grid) for c in range(chips)]), axis=0).max())
+        if span is None or span > reach:
+            spans = ":" if span is None else f" span {span + 1} chips of the grid but"
+            message = (f"{chips} chips{spans} events reach only "
                        f"{reach} hops (hop range {list(hop_range)}): at most {most} chips")
             if from_option:
-                raise TargetError(message, where=name, fix=f"ask for at most {most} chips")
+                raise TargetError(message, where=name, fix=f"pass --chips {most} or fewer")
             raise self.fail("chips", message, fix=f"use at most {most} chips")
 
     def layout(self, key: str, count: int) -> tuple[int, int] | None:

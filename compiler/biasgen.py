@@ -156,6 +156,6 @@ def _check_range(table: BiasTable, req: np.ndarray, role: str | None, where: str
     raise TargetError(
         f"{label} = {value:.4g} A{at} {problem} [{lo:.4g}, {hi:.4g}] A{more}",
         where=where,
-        fix="bring the current into range: for a time constant change CircuitOptions.time_scale, "
-            "for a weight rescale the weights or the spike threshold current, otherwise change "
-            "the option that sets this current")
+        fix="bring the current into range: for a time constant pass another --time-scale, "
+            "for a weight rescale the weights in the model, otherwise the compile option that "
+            "sets this current (neurocc compile --help)")

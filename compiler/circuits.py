@@ -315,12 +315,16 @@ def _choose_type(target: Any, sign: str, tau_chip: float, options: CircuitOption
         if not cands:
             raise UnsupportedError(f"{target.name} has no {options.inhibition} inhibitory synapse "
                                    f"type", where=where,
-                                   fix="choose the other CircuitOptions.inhibition")
+                                   fix=f"pass --inhibition {_other_inhibition(options)}")
     speeds = {t.speed for t in cands}
     if {"fast", "slow"} <= speeds:
         speed = "slow" if tau_chip >= options.slow_synapse_tau else "fast"
         cands = [t for t in cands if t.speed == speed]
     return cands[0]
+
+
+def _other_inhibition(options: CircuitOptions) -> str:
+    return "subtractive" if options.inhibition == "shunting" else "shunting"
 
 
 def _require_tau_above_dt(pop: Population, name: str, dt: float, options: CircuitOptions) -> None:
@@ -333,7 +337,7 @@ def _require_tau_above_dt(pop: Population, name: str, dt: float, options: Circui
             f"{name}[{bad[0]}] = {tau[bad[0]]:.4g} s is not longer than the step dt = {dt:.4g} s: "
             f"the Euler update forgets the state every step, which no time constant matches",
             where=f"population {pop.name!r} ({pop.model})",
-            fix="use CircuitOptions(discretisation='continuous'), or load with a smaller dt")
+            fix="pass --discretisation continuous, or a smaller --dt")
 
 
 def _smallest_leak(target: Any) -> float:
@@ -397,8 +401,8 @@ def _check_reset(pop: Population, o: CircuitOptions, where: str, notes: list[str
         if o.subtract_reset == "error":
             raise UnsupportedError(
                 "subtractive reset: the DPI neuron resets its membrane to ground (v := 0)",
-                where=where, fix="load the model with reset='zero', or pass "
-                                 "CircuitOptions(subtract_reset='zero') to accept reset to zero")
+                where=where, fix="pass --subtract-reset zero to accept the chip's reset to ground, "
+                                 "or --reset zero")
         notes.append(f"{where}: subtractive reset realised as reset to zero")
 
 

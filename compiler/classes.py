@@ -205,7 +205,7 @@ def _check_servable(target: Target, role: str, values: np.ndarray, rule: _Rule,
             f"{role} = {values[i]:.4g} A at neuron {i}: the nearest current the bias generator "
             f"produces is {choice.realised[i]:.4g} A (error {err[i]:.1%}), more than the class "
             f"tolerance {rule.t:.1%}", where=where,
-            fix="raise the class tolerance, or move the current (e.g. CircuitOptions.time_scale) "
+            fix="raise --class-tolerance, or move the current (e.g. with --time-scale) "
                 "to a finer part of the bias table")
 
 

@@ -1,12 +1,19 @@
 """The ``neurocc`` command line: one sub-command per user job.
 
-Every :class:`NeuroccError` becomes one line on stderr and exit code 2; no traceback.
+One error boundary (:func:`main`): every :class:`NeuroccError` becomes one line
+``error: <cause> Fix: <CLI flags>`` on stderr and exit code 2; usage errors (missing argument,
+unknown option, bad value) get the short usage text and exit code 2; anything unexpected is one
+line ``internal error: ...`` and exit code 3 (``--debug``, anywhere on the line, shows the
+traceback and library warnings, which are silenced otherwise); Ctrl-C is one line and exit code
+130.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -23,9 +30,32 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _load(model: Path, dt: Optional[float], reset: Optional[str], refractory: Optional[float]):
+def _load(model: Path, dt: Optional[float], reset: Optional[str], refractory: Optional[float],
+          max_memory: int):
+    """The model; ``None`` flags were not given (a .ncl file's own values, or NIR's defaults)."""
     from neurocc.frontend.load import LoadOptions, load_model
-    return load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory))
+    if reset is not None:
+        _choice(reset, "--reset", ("zero", "subtract"))
+    return load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory,
+                                         max_memory=max_memory))
+
+
+def _max_memory(text: str) -> int:
+    """``--max-memory``'s value in bytes; a bad value is a usage error."""
+    from .limits import parse_bytes
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a size: write bytes or a number with a "
+                                 "K, M or G suffix (e.g. 8G)", param_hint="--max-memory") from None
+
+
+def _choice(value: str, flag: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``; else a usage error naming ``flag``."""
+    if value not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}",
+                                 param_hint=flag)
+    return value
 
 
 def _version(value: bool) -> None:
@@ -37,7 +67,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def cli(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                     help="Print the version and exit.")) -> None:
+                                     help="Print the version and exit."),
+        debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal "
+                                                         "error (accepted anywhere on the line)."),
+        ) -> None:
     """neurocc: compile trained spiking networks to DYNAP-SE1/SE2 chips."""
 
 
@@ -47,18 +80,22 @@ RESET_OPTION = typer.Option(None, "--reset", help="Reset mode: zero or subtract 
                                                    "zero).")
 REFRACTORY_OPTION = typer.Option(None, "--refractory", help="Refractory period in seconds (NIR "
                                                            "default: 0).")
+MAX_MEMORY_OPTION = typer.Option("4G", "--max-memory",
+                                 help="Largest allocation a file's declared sizes may ask for: "
+                                      "bytes, or with a K/M/G suffix")
 
 
 @app.command()
 def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text network"),
             as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
             dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
-            refractory: Optional[float] = REFRACTORY_OPTION) -> None:
+            refractory: Optional[float] = REFRACTORY_OPTION,
+            max_memory: str = MAX_MEMORY_OPTION) -> None:
     """Summarise a model: populations, parameters, connectivity, and what a chip would need."""
     from neurocc.backends.target import load_target, shipped_targets
     from .inspect import summarize
 
-    net = _load(model, dt, reset, refractory)
+    net = _load(model, dt, reset, refractory, _max_memory(max_memory))
     summary = summarize(net, [load_target(name) for name in shipped_targets()])
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
@@ -100,6 +137,17 @@ def compile_command(
                                              "from: spectral, or mtkahypar (Mt-KaHyPar, pip "
                                              "install 'neurocc[partition]'; fewer routed events "
                                              "on large networks)"),
+        discretisation: str = typer.Option("step_decay", "--discretisation",
+                                           help="step_decay (the IR's Euler step, needs time "
+                                                "constants above dt) or continuous"),
+        inhibition: str = typer.Option("subtractive", "--inhibition",
+                                       help="Inhibitory synapse type: subtractive or shunting"),
+        subtract_reset: str = typer.Option("error", "--subtract-reset",
+                                           help="A subtractive reset: error, or zero (accept "
+                                                "the chip's reset to ground; reported)"),
+        force: bool = typer.Option(False, "--force", help="Write into an existing non-empty "
+                                                          "folder that holds no neurocc output"),
+        max_memory: str = MAX_MEMORY_OPTION,
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
@@ -108,10 +156,23 @@ def compile_command(
     from .compilation import CompileOptions
     from .placement import PlacementOptions
 
-    net = _load(model, dt, reset, refractory)
-    rates = _rates(net, inputs) if inputs is not None else None
+    from .files import prepare_output_dir, refuse_inputs
+
+    budget = _max_memory(max_memory)
+    _choice(negative_drive, "--negative-drive", ("clip", "error"))
+    for name in _compiled_names():
+        refuse_inputs(outdir / name, (model, inputs), fix="choose another output folder with -o")
+    prepare_output_dir(outdir, force=force, create=False)
+    net = _load(model, dt, reset, refractory, budget)
+    rates = _rates(net, inputs, budget) if inputs is not None else None
     options = CompileOptions(
-        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive),
+        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive,
+                               discretisation=_choice(discretisation, "--discretisation",
+                                                      ("step_decay", "continuous")),
+                               inhibition=_choice(inhibition, "--inhibition",
+                                                  ("subtractive", "shunting")),
+                               subtract_reset=_choice(subtract_reset, "--subtract-reset",
+                                                      ("error", "zero"))),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
@@ -122,17 +183,24 @@ def compile_command(
                                  options=options,
                                  progress=lambda stage: status.update(f"compiling: {stage}"))
         status.update("writing files")
-        written = compiled.save(outdir)
+        written = compiled.save(outdir, force=force, reads=(model, inputs))
     _print_compile_summary(compiled.report, compiled.seconds, written)
     for name, why in compiled.skipped.items():
         console.print(f"[yellow]not written:[/] {name}: {escape(why)}", soft_wrap=True)
 
 
-def _rates(net, path: Path):
+def _compiled_names() -> list[str]:
+    """The files ``compile`` may write (checked before any work, so an input is never lost)."""
+    from neurocc.backends import extra_formats
+    from .driver import CONFIG_FILE, NETWORK_FILE, REPORT_FILE
+    return [CONFIG_FILE, REPORT_FILE, NETWORK_FILE] + [f"{f}.txt" for f in extra_formats()]
+
+
+def _rates(net, path: Path, max_memory: int):
     """Event rates of every source from the reference simulator on the user's input file."""
     from neurocc.compiler.driver import rates_from_simulation
     from neurocc.runtime.verify import load_stimulus
-    return rates_from_simulation(net, dict(load_stimulus(path, net).inputs))
+    return rates_from_simulation(net, dict(load_stimulus(path, net, max_memory).inputs))
 
 
 def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
@@ -172,7 +240,7 @@ def verify_command(
                                               "(batch, T, size) per input population, optional "
                                               "`labels` and `output_classes` (population "
                                               "readout); default: Poisson inputs"),
-        instances: int = typer.Option(100, "--instances", help="Simulated chips"),
+        instances: int = typer.Option(100, "--instances", min=1, help="Simulated chips"),
         mismatch: float = typer.Option(0.2, "--mismatch", help="Relative sigma of every current"),
         noise: float = typer.Option(0.0, "--noise", help="Membrane noise (x threshold current)"),
         silence: float = typer.Option(0.0, "--silence", help="Fraction of dead neurons"),
@@ -181,12 +249,13 @@ def verify_command(
         seed: int = typer.Option(0, "--seed", help="Seed of the simulated chips"),
         min_agreement: float = typer.Option(0.8, "--min-agreement"),
         min_correlation: float = typer.Option(0.7, "--min-correlation"),
-        samples: int = typer.Option(16, "--samples", help="Poisson inputs: samples"),
-        steps: int = typer.Option(200, "--steps", help="Poisson inputs: steps per sample"),
+        samples: int = typer.Option(16, "--samples", min=1, help="Poisson inputs: samples"),
+        steps: int = typer.Option(200, "--steps", min=1, help="Poisson inputs: steps per sample"),
         rate: float = typer.Option(50.0, "--rate", help="Poisson inputs: Hz (model time)"),
         sweep: bool = typer.Option(False, "--sweep", help="Also sweep mismatch, weight bits, "
                                                           "noise and silenced fraction"),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+        max_memory: str = MAX_MEMORY_OPTION,
 ) -> None:
     """Verify a compiled network on simulated chips against the float reference."""
     from neurocc.compiler.driver import read_compiled
@@ -195,9 +264,21 @@ def verify_command(
                                         verify_folder)
     from neurocc.runtime.verify import sweep as run_sweep
 
-    folder = read_compiled(outdir)
-    stimulus = load_stimulus(inputs, folder.network) if inputs is not None else \
+    from .files import write_atomic
+    from .limits import check_memory
+
+    budget = _max_memory(max_memory)
+    folder = read_compiled(outdir, budget)
+    plot_dir = _verify_dir(outdir, inputs)
+    if inputs is None:
+        channels = sum(folder.network.populations[name].size for name in folder.network.inputs)
+        check_memory(samples * steps * channels * 9, "the Poisson inputs (--samples x --steps "
+                     "x input channels)", budget)
+    stimulus = load_stimulus(inputs, folder.network, budget) if inputs is not None else \
         poisson_stimulus(folder.network, samples=samples, steps=steps, rate_hz=rate, seed=seed)
+    neurons = sum(p.size for p in folder.network.populations.values())
+    check_memory(instances * stimulus.samples * _steps(stimulus) * neurons * 4,
+                 "the simulated spikes (--instances x samples x steps x neurons)", budget)
     options = VerifyOptions(instances=instances, mismatch=mismatch, noise=noise, silence=silence,
                             weight_bits=weight_bits, seed=seed, min_agreement=min_agreement,
                             min_correlation=min_correlation)
@@ -205,8 +286,6 @@ def verify_command(
     with console.status("simulating", spinner="dots") if not quiet else _Silent() as status:
         status.update(f"simulating {instances} chips")
         verification, reference = verify_folder(folder, stimulus, options)
-        plot_dir = outdir / "verify"
-        plot_dir.mkdir(exist_ok=True)
         written = [
             plots.rasters(verification.reference_outputs, verification.compiled_outputs,
                           verification.metrics["count_correlation"], plot_dir / "rasters.png"),
@@ -217,17 +296,37 @@ def verify_command(
                                progress=lambda what: status.update(f"sweep: {what}"))
             written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
     summary = {**verification.as_dict(), "reference": reference,
-               "steps": int(next(iter(stimulus.inputs.values())).shape[1]),
+               "steps": _steps(stimulus),
                "input_events_per_inference": float(sum(
                    int(x.sum()) for x in stimulus.inputs.values()) / stimulus.samples),
                "sweep": [p.__dict__ for p in points]}
-    (plot_dir / "verify.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    write_atomic(plot_dir / "verify.json", json.dumps(summary, indent=1, sort_keys=True) + "\n",
+                 fix=VERIFY_DIR_FIX)
     if as_json:
         typer.echo(json.dumps(summary, indent=1, sort_keys=True))
     else:
         _print_verification(summary, written + [plot_dir / "verify.json"])
     if not verification.passed:
         raise typer.Exit(1)
+
+
+def _steps(stimulus) -> int:
+    return int(next(iter(stimulus.inputs.values())).shape[1])
+
+
+VERIFY_DIR_FIX = ("make OUTDIR/verify a writable folder (verify writes its results there), or "
+                  "verify a copy of the compiled folder")
+VERIFY_OUTPUTS = ("rasters.png", "metrics.png", "sweep.png", "verify.json")
+
+
+def _verify_dir(outdir: Path, inputs: Optional[Path]) -> Path:
+    """``OUTDIR/verify``, created and checked writable before anything is simulated."""
+    from .files import prepare_output_dir, refuse_inputs
+    plot_dir = prepare_output_dir(outdir / "verify", force=True, fix=VERIFY_DIR_FIX)
+    for name in VERIFY_OUTPUTS:
+        refuse_inputs(plot_dir / name, (inputs,), fix="keep the --inputs file outside "
+                                                      "OUTDIR/verify")
+    return plot_dir
 
 
 @app.command("report")
@@ -239,13 +338,20 @@ def report_command(
         energy: Optional[Path] = typer.Option(None, "--energy", help="JSON file of energy "
                                               "figures replacing the target's (same shape as "
                                               "the target's energy block)"),
+        max_memory: str = MAX_MEMORY_OPTION,
 ) -> None:
     """Report a compiled folder: resources, placement, quantization, energy, verification."""
-    from .report.html import write_html
+    from .driver import CONFIG_FILE, NETWORK_FILE, REPORT_FILE
+    from .files import refuse_inputs
     from .report.console import collect, print_report
+    from .report.html import write_html
 
-    data = collect(outdir, energy)
-    html_path = write_html(data, outdir, html if html is not None else outdir / "report.html")
+    html_path = html if html is not None else outdir / "report.html"
+    reads = [outdir / name for name in (CONFIG_FILE, REPORT_FILE, NETWORK_FILE)]
+    reads += [outdir / "verify" / name for name in VERIFY_OUTPUTS] + [energy]
+    refuse_inputs(html_path, reads, fix="pass --html a new path, e.g. OUTDIR/report.html")
+    data = collect(outdir, energy, _max_memory(max_memory))
+    html_path = write_html(data, outdir, html_path)
     if as_json:
         typer.echo(json.dumps(data, indent=1, sort_keys=True))
         return
@@ -348,27 +454,56 @@ def _print_summary(s: dict) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point: run the app, turning neurocc errors into one clear line and exit code 2."""
+    """Entry point, the one error boundary (see the module docstring)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
-        # outside standalone mode click returns the code of a ``typer.Exit`` instead of exiting
-        code = app(args=argv, standalone_mode=False)
+        with warnings.catch_warnings():
+            if not debug:  # library warnings (fonts, numpy) would add lines to stderr
+                warnings.simplefilter("ignore")
+            code = _run(args)
     except NeuroccError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                          soft_wrap=True)
+        _one_line(f"[bold red]error:[/] {escape(_flat(str(exc)))}")
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
+        _one_line("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors come through here in non-standalone mode
-        import click
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:  # usage errors: click's short usage text, exit 2
+        show = getattr(exc, "show", None)
+        if show is None:
+            _one_line(f"error: {escape(_flat(exc.format_message()))}")
+        else:
+            show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if debug:
+            traceback.print_exc()
+        _one_line(f"[bold red]internal error:[/] {escape(_flat(f'{type(exc).__name__}: {exc}'))} "
+                  "(run with --debug for the traceback)")
+        sys.exit(3)
     if isinstance(code, int) and code != 0:
         sys.exit(code)
+
+
+def _run(args: list[str]) -> object:
+    """Parse ``args`` and run the command, outside click's own ``main`` so that every exception
+    reaches :func:`main` unchanged (click's ``main`` turns EOFError into an abort)."""
+    command = typer.main.get_command(app)
+    with command.make_context("neurocc", args) as ctx:
+        return command.invoke(ctx)
+
+
+def _flat(text: str, limit: int = 1000) -> str:
+    """``text`` on one line (every line break, U+2028 included, becomes a space), capped."""
+    line = " ".join(text.splitlines())
+    return line if len(line) <= limit else line[:limit - 3] + "..."
+
+
+def _one_line(markup: str) -> None:
+    err_console.print(markup, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,19 @@ The same input with the same options gives byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
 from .compilation import Compilation, CompileOptions
 from .errors import ConfigError
 from .ir import Network
+from .limits import DEFAULT_MAX_MEMORY
 from .pipeline import run_pipeline
 from .placement.problem import DEFAULT_RATE
 from .report.build import build_report
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
 CONFIG_FILE = "config.json"
 REPORT_FILE = "report.json"
 NETWORK_FILE = "network.ncl"
+
+
+def network_digest(data: bytes) -> str:
+    """The SHA-256 that ``config.json`` records of the ``network.ncl`` written beside it."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _target(target: Target | str | Path, chips: int | None, sram_usable: int | None) -> Target:
@@ -86,10 +93,12 @@ class Compiled:
 
         c = self.compilation
         emitter = emitter_for(c.target)
-        meta = ConfigMeta.from_network(c.network, c.options.circuit)
+        network = format_network(c.network)
+        meta = replace(ConfigMeta.from_network(c.network, c.options.circuit),
+                       network_sha256=network_digest(network.encode("utf-8")))
         files = {CONFIG_FILE: emitter.config.dumps(c.tables, c.target, meta),
                  REPORT_FILE: json.dumps(self.report, indent=1, sort_keys=True) + "\n",
-                 NETWORK_FILE: format_network(c.network)}
+                 NETWORK_FILE: network}
         for fmt, (dump, _) in sorted(emitter.extras.items()):
             try:
                 files[f"{fmt}.txt"] = dump(c.tables, c.target)
@@ -97,20 +106,22 @@ class Compiled:
                 self.skipped[f"{fmt}.txt"] = str(exc)
         return files
 
-    def save(self, outdir: str | Path) -> list[Path]:
+    def save(self, outdir: str | Path, *, force: bool = False,
+             reads: Iterable[str | Path] = ()) -> list[Path]:
         """Write the config, the report, the source network and any extra formats to
-        ``outdir`` (created if needed); only these file names are touched."""
-        outdir = Path(outdir)
-        if outdir.exists() and not outdir.is_dir():
-            raise ConfigError("output path exists and is not a folder", where=str(outdir),
-                              fix="choose a folder with -o")
-        outdir.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, text in self.files.items():
-            path = outdir / name
-            path.write_text(text, encoding="utf-8", newline="\n")
-            written.append(path)
-        return written
+        ``outdir`` (created if needed); only these file names are touched, each atomically.
+
+        ``reads``: files the caller read (the model, the inputs), never overwritten. A non-empty
+        folder that holds no neurocc output is refused unless ``force``."""
+        from .files import prepare_output_dir, refuse_inputs, write_atomic
+        outdir = prepare_output_dir(outdir, force=force)
+        reads = tuple(reads)
+        paths = [outdir / name for name in self.files]
+        for path in paths:
+            refuse_inputs(path, reads, fix="choose another output folder with -o")
+        for path in paths:
+            write_atomic(path, self.files[path.name], fix="choose a writable folder with -o")
+        return paths
 
     def to_samna(self, config: Any = None) -> Any:
         """Fill a samna configuration object (needs the vendor's samna; see the backends)."""
@@ -152,20 +163,29 @@ class CompiledFolder:
                                  name=self.network.name)
 
 
-def read_compiled(outdir: str | Path) -> CompiledFolder:
-    """Read a folder written by :meth:`Compiled.save` (config, report, source network)."""
+def read_compiled(outdir: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> CompiledFolder:
+    """Read a folder written by :meth:`Compiled.save` (config, report, source network).
+
+    Every file must be a regular file whose parsed form fits ``max_memory`` bytes; the source
+    network must be the one the config records (its SHA-256), and the report must have the
+    shape ``neurocc report`` reads."""
     from neurocc.backends import emitter_for
     from neurocc.backends.config.text import parse, read_text
     from neurocc.backends.target import load_target
-    from neurocc.frontend.ncl.text_format import read_text as read_network
+    from neurocc.frontend.ncl.text_format import parse_network
+
+    from .report.schema import check_layout, check_report
 
     outdir = Path(outdir)
+    if not outdir.is_dir():
+        raise ConfigError("is not a folder", where=str(outdir),
+                          fix="pass the folder that `neurocc compile -o` wrote")
     for name in (CONFIG_FILE, REPORT_FILE, NETWORK_FILE):
-        if not (outdir / name).is_file():
+        if not (outdir / name).exists():
             raise ConfigError(f"{name} is missing", where=str(outdir),
                               fix="pass the folder that `neurocc compile -o` wrote")
     config_path = outdir / CONFIG_FILE
-    data = parse(read_text(config_path), str(config_path))
+    data = parse(read_text(config_path, max_memory), str(config_path))
     name = data.get("target", {}).get("name") if isinstance(data, dict) and \
         isinstance(data.get("target"), dict) else None
     if not isinstance(name, str):
@@ -175,8 +195,28 @@ def read_compiled(outdir: str | Path) -> CompiledFolder:
     target = load_target(name, chips=deployment.tables.chips,
                          sram_usable=int(data["target"]["sram_usable"]),
                          options=dict(data["target"].get("options", {})))
-    report = json.loads(read_text(outdir / REPORT_FILE))
-    return CompiledFolder(deployment, target, read_network(outdir / NETWORK_FILE), report)
+    network_path = outdir / NETWORK_FILE
+    text = read_text(network_path, max_memory)
+    _check_network_digest(deployment.meta.network_sha256, text, network_path)
+    report_path = outdir / REPORT_FILE
+    report = check_report(parse(read_text(report_path, max_memory), str(report_path)),
+                          str(report_path))
+    check_layout(report, deployment.tables, str(report_path))
+    network = parse_network(text, base_dir=outdir, filename=str(network_path))
+    return CompiledFolder(deployment, target, network, report)
+
+
+def _check_network_digest(recorded: str | None, text: str, path: Path) -> None:
+    """Refuse a ``network.ncl`` that is not the one compiled into the config beside it."""
+    fix = "recompile with `neurocc compile MODEL -o OUTDIR` and verify that folder"
+    if recorded is None:
+        raise ConfigError("config.json records no SHA-256 of the source network (written by an "
+                          "older neurocc), so the network cannot be matched to it",
+                          where=str(path), fix=fix)
+    if network_digest(text.encode("utf-8")) != recorded:
+        raise ConfigError("does not belong to config.json: its SHA-256 differs from the one "
+                          "recorded at compile time (mapping.network_sha256)", where=str(path),
+                          fix=fix)
 
 
 def rates_from_simulation(net: Network, inputs) -> np.ndarray:

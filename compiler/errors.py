@@ -59,6 +59,11 @@ class CapacityError(NeuroccError):
     """The network does not fit the target's resources (cores, CAM, SRAM, tags, chips)."""
 
 
+class KeyCapacityError(CapacityError):
+    """A core receives more distinct sources than its keys (CAM addresses) tell apart; spreading
+    the neurons over more cores, so that fewer share a core, can help."""
+
+
 class InfeasibleError(NeuroccError):
     """The constraint solver proved that no placement satisfies the constraints."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,10 +84,18 @@ def summarize(net: Network, targets: list[Any] = ()) -> dict[str, Any]:
 
 def target_needs(net: Network, target: Target) -> dict[str, Any]:
     """Lower bounds on what ``net`` needs on ``target`` (cores, chips, CAM fan-in)."""
+    from .placement.resources import as_resources, class_blocks
+
+    res = as_resources(target)
     neurons = net.neurons()
-    cores = math.ceil(neurons / target.neurons_per_core)
-    cores_one_class_each = sum(math.ceil(p.size / target.neurons_per_core)
-                               for p in net.populations.values() if not p.is_input)
+    # the placement's own capacity rule (cores with a reserved slot hold one neuron less), on a
+    # board with as many chips as needed, so that inspect and compile agree
+    chips = res.chips_needed([neurons])
+    caps = np.tile(res.core_capacity()[:res.cores_per_chip], chips)
+    cores = int(class_blocks([neurons], caps)[0].sum()) if neurons else 0
+    sizes = [p.size for p in net.populations.values() if not p.is_input]
+    cores_one_class_each = int(class_blocks(sizes, np.tile(
+        caps[:res.cores_per_chip], res.chips_needed(sizes)))[0].sum()) if sizes else 0
     fin = np.concatenate([fan_in(net, p.name) for p in net.populations.values()
                           if not p.is_input] or [np.zeros(0, dtype=np.int64)])
     over = int(np.count_nonzero(fin > target.cam_per_neuron))
@@ -99,7 +106,7 @@ def target_needs(net: Network, target: Target) -> dict[str, Any]:
         "cores_lower_bound": cores,
         "cores_one_population_per_core": cores_one_class_each,
         "cores_available": target.total_cores,
-        "chips_lower_bound": math.ceil(cores / target.cores_per_chip),
+        "chips_lower_bound": chips if neurons else 0,
         "chips_available": target.chips,
         "cam_per_neuron": target.cam_per_neuron,
         "max_fan_in": int(fin.max()) if fin.size else 0,

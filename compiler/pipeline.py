@@ -8,6 +8,10 @@ routing tables' own invariants, and the consistency of what the stages produced 
     PIPELINE = canonicalise -> capacity -> circuits -> classes -> placement -> quantize
                -> routing -> checker -> realise
 
+When a pass finds that cores receive more distinct sources than their keys tell apart
+(:class:`KeyCapacityError`, from placement or routing), the pipeline goes back to the placement
+pass with the neurons spread over more of the given cores (:func:`placement.spread`).
+
 The order between quantization and placement: weights are per-core resources, so quantization
 runs per placed core; placement only needs each neuron's CAM use, which is known before
 quantization (one entry per synapse; see :mod:`neurocc.compiler.quantize.cores`). The
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import canonicalise, checker, circuits, classes, placement, quantize, realise, routing
 from .compilation import Compilation, CompileOptions, verify
+from .errors import KeyCapacityError
 from .ir import Network
 from .placement import capacity
 
@@ -55,11 +60,25 @@ def run_pipeline(network: Network, target: Target, options: CompileOptions = Com
     state: results do not depend on the clock)."""
     state = verify(Compilation(network=network, target=target, options=options))
     seconds: dict[str, float] = {}
-    for step in passes:
-        name = pass_name(step)
+    entered: dict[str, Compilation] = {}  # the state each pass started from
+    names = [pass_name(step) for step in passes]
+    i = 0
+    while i < len(passes):
+        name = names[i]
+        entered[name] = state
         if progress is not None:
             progress(name)
         start = time.perf_counter()
-        state = verify(step.run(state))
-        seconds[name] = time.perf_counter() - start
+        try:
+            state = verify(passes[i].run(state))
+            i += 1
+        except KeyCapacityError as exc:
+            # Cores ran out of keys: place again from the placement pass, neurons spread over
+            # more of the given cores (or the error, when they cannot spread further).
+            if "placement" not in entered:
+                raise
+            state = placement.spread(entered["placement"], exc)
+            i = names.index("placement")
+        finally:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
     return state, seconds

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import CapacityError, InvalidModelError
+from .errors import CapacityError, InvalidModelError, KeyCapacityError
 from .ir import Network
 from .placement import Placement
 from .placement.resources import Resources, as_resources
@@ -40,6 +40,11 @@ if TYPE_CHECKING:
 
 #: Slot repairs tried before a CAM clash is reported.
 MAX_SLOT_REPAIRS = 256
+
+#: Keys run out when a core receives too many distinct sources; the compile then spreads the
+#: neurons over more of the given cores (:func:`neurocc.compiler.pipeline.route_events`).
+SPREAD_FIX = ("pass more chips with --chips (the compile spreads the neurons over the cores it "
+              "is given, so that fewer share a core), or reduce the fan-in diversity")
 
 
 def route(net: Network, placement: Placement, target: Target | Resources, synapse_types,
@@ -143,7 +148,7 @@ def _colour_free(entries: _Entries, which: np.ndarray, used: dict,
                  res: Resources) -> np.ndarray:
     """Lowest key free on every core of the entry's mask (per-core bitsets of used keys)."""
     keys = np.full(entries.id.size, -1, dtype=np.int64)
-    forbidden = sum(1 << k for k in res.forbidden_keys)
+    forbidden = _forbidden(res)
     cpc = res.cores_per_chip
     for e in _order(entries, which).tolist():
         cores = [int(entries.chip[e]) * cpc + c for c in range(cpc) if entries.mask[e] >> c & 1]
@@ -210,25 +215,33 @@ def _repair_slot(clash: int, core_of, slot, n: int, res: Resources, entries: _En
     return slot
 
 
-def _keys_error(cores: list[int], used: dict, res: Resources) -> CapacityError:
-    k = cores[0]
-    return CapacityError(
-        f"no free key left on chip {k // res.cores_per_chip} core {k % res.cores_per_chip}: "
-        f"{bin(used.get(k, 0)).count('1')} distinct sources already reach it and a core tells "
-        f"apart {res.usable_keys}", where=f"target {res.name}",
-        fix="use more chips so that fewer neurons share a core, or reduce the fan-in diversity")
+def _keys_error(cores: list[int], used: dict, res: Resources) -> KeyCapacityError:
+    """One event reaches ``cores`` of a chip with one key: no key is free on all of them."""
+    busy = 0
+    for k in cores:
+        busy |= used.get(k, 0)
+    cpc = res.cores_per_chip
+    each = ", ".join(f"core {k % cpc}: {bin(used.get(k, 0)).count('1')}" for k in cores)
+    return KeyCapacityError(
+        f"no key is free on every core one event must reach (chip {cores[0] // cpc}, "
+        f"{each} keys in use): together they use {bin(busy & ~_forbidden(res)).count('1')} of "
+        f"the {res.usable_keys} distinct sources a core tells apart", where=f"target {res.name}",
+        fix=SPREAD_FIX)
+
+
+def _forbidden(res: Resources) -> int:
+    return sum(1 << k for k in res.forbidden_keys)
 
 
 def _clash_error(e: int, entries: _Entries, res: Resources,
                  index: PopulationIndex) -> CapacityError:
     s = int(entries.src[e])
-    return CapacityError(
+    return KeyCapacityError(
         f"CAM clash: {index.describe_source(s)} found no free address at chip "
         f"{int(entries.chip[e])} (every virtual core of its slot is taken by other sources "
         f"reaching the same cores, even after {MAX_SLOT_REPAIRS} slot changes)",
         where=f"target {res.name}",
-        fix="spread the network over more chips, or reduce the number of distinct source "
-            "cores that reach one core")
+        fix=SPREAD_FIX)
 
 
 def _check_limits(tables: RoutingTables, entries: _Entries, n: int, res: Resources,

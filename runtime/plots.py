@@ -7,6 +7,10 @@ from typing import Sequence
 
 import numpy as np
 
+from neurocc.compiler.files import write_figure
+
+_FIX = "make OUTDIR/verify a writable folder, or verify a copy of the compiled folder"
+
 
 def _pyplot():
     import matplotlib
@@ -36,8 +40,10 @@ def rasters(reference: np.ndarray, compiled: np.ndarray, score: np.ndarray, path
     _raster(axes[2], compiled[worst, sample], f"worst chip (instance {worst})")
     axes[2].set_xlabel("time step")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_figure(fig, path, fix=_FIX, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -52,8 +58,10 @@ def histograms(values: dict[str, np.ndarray], path: Path) -> Path:
         ax.set_xlabel("value")
     np.atleast_1d(axes)[0].set_ylabel("chips")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_figure(fig, path, fix=_FIX, dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -75,6 +83,8 @@ def sweep_plot(points: Sequence, path: Path) -> Path:
     np.atleast_1d(axes)[0].set_ylabel("median over chips")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_figure(fig, path, fix=_FIX, dpi=100)
+    finally:
+        plt.close(fig)
     return path

@@ -8,6 +8,9 @@ what is verified is what would be loaded onto the chip.
 
 from __future__ import annotations
 
+import math
+import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -15,6 +18,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from neurocc.compiler.errors import ModelFormatError, SimulationError
+from neurocc.compiler.files import check_regular_file
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
 from neurocc.compiler.ir import Network
 
 from . import metrics
@@ -63,17 +68,19 @@ def poisson_stimulus(net: Network, *, samples: int = 16, steps: int = 200,
                      for name in net.inputs})
 
 
-def load_stimulus(path: str | Path, net: Network) -> Stimulus:
-    """Read an ``.npz`` with one array per input population (``(batch, T, size)``), an optional
-    ``labels`` array and an optional ``output_classes`` array (see :class:`Stimulus`); with a
-    single input population its array may have any name."""
-    try:
-        with np.load(path) as data:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise ModelFormatError(f"cannot read the inputs: {exc}", where=str(path),
-                               fix="save them with numpy.savez(path, <input>=spikes, "
-                                   "labels=labels)") from None
+#: How many unused classes a message lists.
+LIST_MAX = 10
+
+NPZ_FIX = "pass --inputs an .npz written by numpy.savez(path, <input>=spikes, labels=labels)"
+
+
+def load_stimulus(path: str | Path, net: Network, max_memory: int = DEFAULT_MAX_MEMORY
+                  ) -> Stimulus:
+    """Read an ``.npz`` with one array per input population (``(batch, T, size)``: 0/1 spikes or
+    non-negative integer counts), an optional ``labels`` array and an optional ``output_classes``
+    array (see :class:`Stimulus`); with a single input population its array may have any name.
+    Arrays whose headers declare more than ``max_memory`` bytes in all are refused unread."""
+    arrays = read_npz(path, max_memory)
     labels = arrays.pop("labels", None)
     classes = arrays.pop("output_classes", None)
     if len(net.inputs) == 1 and len(arrays) == 1 and net.inputs[0] not in arrays:
@@ -82,8 +89,14 @@ def load_stimulus(path: str | Path, net: Network) -> Stimulus:
     if missing:
         raise SimulationError(f"no spike trains for input populations {missing}",
                               where=str(path), fix=f"store arrays named {list(net.inputs)}")
-    inputs = {name: arrays[name].astype(bool) for name in net.inputs}
+    inputs = {name: _spikes(arrays[name], name, net.populations[name].size, str(path))
+              for name in net.inputs}
     batch = {a.shape[0] for a in inputs.values()}
+    steps = {a.shape[1] for a in inputs.values()}
+    if len(batch) != 1 or len(steps) != 1:
+        raise SimulationError(f"the input arrays disagree on batch and steps ({sorted(batch)}, "
+                              f"{sorted(steps)})", where=str(path),
+                              fix="give every input population the same (batch, T)")
     if labels is not None and (labels.ndim != 1 or {labels.shape[0]} != batch):
         raise SimulationError(f"labels have shape {labels.shape}, expected ({batch.pop()},)",
                               where=str(path), fix="one integer label per sample")
@@ -100,6 +113,63 @@ def load_stimulus(path: str | Path, net: Network) -> Stimulus:
     return Stimulus(inputs, None if labels is None else labels.astype(np.int64), classes)
 
 
+def read_npz(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` archive (a regular file), each header's declared size checked
+    against ``max_memory`` before its data is read; damage of any kind is one error."""
+    check_regular_file(path, max_bytes=max_memory, what="inputs", fix=NPZ_FIX)
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head == b"\x93NUMPY":
+        raise ModelFormatError("is a single .npy array, not an .npz archive", where=str(path),
+                               fix=NPZ_FIX)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _npz_members(archive, max_memory, str(path))
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError,
+            NotImplementedError, RuntimeError) as exc:
+        raise ModelFormatError(f"cannot read the inputs ({type(exc).__name__}: "
+                               f"{' '.join(str(exc).split())[:200]})", where=str(path),
+                               fix=NPZ_FIX) from None
+
+
+def _npz_members(archive: zipfile.ZipFile, max_memory: int, where: str
+                 ) -> dict[str, np.ndarray]:
+    members = [m for m in archive.namelist() if m.endswith(".npy")]
+    if not members:
+        raise ModelFormatError("holds no .npy arrays", where=where, fix=NPZ_FIX)
+    total = 0
+    arrays = {}
+    for member in members:
+        with archive.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(fh))
+            if dtype.hasobject:
+                raise ModelFormatError(f"array {member[:-4]!r} holds Python objects",
+                                       where=where, fix=NPZ_FIX)
+            total += math.prod(shape) * dtype.itemsize
+            check_memory(total * 2, f"the input arrays (up to {member[:-4]!r})", max_memory)
+        with archive.open(member) as fh:
+            arrays[member[:-4]] = np.lib.format.read_array(fh, allow_pickle=False)
+    return arrays
+
+
+def _spikes(a: np.ndarray, name: str, size: int, where: str) -> np.ndarray:
+    """Spikes of input population ``name``: ``(batch, T, size)`` of 0/1 or counts, as booleans."""
+    fix = (f"pass --inputs an .npz whose {name!r} is a (batch, T, {size}) array of 0/1 spikes or "
+           "non-negative integer counts")
+    if a.ndim != 3 or a.shape[2] != size or a.shape[0] < 1 or a.shape[1] < 1:
+        raise SimulationError(f"input array {name!r} has shape {a.shape}, expected "
+                              f"(batch, T, {size})", where=where, fix=fix)
+    if a.dtype.kind == "b":
+        return a
+    if a.dtype.kind not in "iuf" or (a.dtype.kind == "f" and not bool(np.isfinite(a).all())) \
+            or bool((a < 0).any()) or (a.dtype.kind == "f" and not bool((a == np.round(a)).all())):
+        raise SimulationError(f"input array {name!r} (dtype {a.dtype}) is not spikes: values must "
+                              "be 0/1 or non-negative integer counts", where=where, fix=fix)
+    return a.astype(bool)
+
+
 def _is_integral(a: np.ndarray) -> bool:
     return a.size > 0 and (a.dtype.kind in "iu" or (a.dtype.kind == "f"
                                                     and bool(np.all(a == np.round(a)))))
@@ -109,15 +179,20 @@ def _checked_classes(classes: np.ndarray, n_out: int, where: str) -> np.ndarray:
     """``output_classes``: one class index per output neuron, every class 0..K-1 used."""
     fix = (f"store output_classes as {n_out} integers, the class of each output neuron, "
            "using every class from 0 up")
-    if classes.shape != (n_out,) or not _is_integral(classes) or classes.min() < 0:
+    if classes.shape != (n_out,) or not _is_integral(classes) or classes.min() < 0 \
+            or not np.isfinite(classes).all():
         raise SimulationError(f"output_classes has shape {classes.shape} and dtype "
                               f"{classes.dtype}, expected {n_out} non-negative integers (one per "
                               "output neuron)", where=where, fix=fix)
-    classes = classes.astype(np.int64)
-    unused = sorted(set(range(int(classes.max()) + 1)) - set(classes.tolist()))
+    # n_out neurons cover at most n_out classes: look for gaps below n_out + 1 only, so that a
+    # huge class index costs nothing
+    top = min(float(classes.max()), float(n_out))
+    unused = np.setdiff1d(np.arange(int(top) + 1), classes).tolist()
     if unused:
-        raise SimulationError(f"output_classes leaves classes {unused} without a neuron",
-                              where=where, fix=fix)
+        shown = unused[:LIST_MAX] + (["..."] if len(unused) > LIST_MAX else [])
+        raise SimulationError(f"output_classes leaves classes {shown} without a neuron".replace(
+            "'...'", "..."), where=where, fix=fix)
+    classes = classes.astype(np.int64)
     return classes
 
 

@@ -71,7 +71,7 @@ def test_frontends_build_ir_only():
 
 def test_the_runtime_reads_configurations_never_compiler_internals():
     compiler_ok = ("neurocc.compiler.ir", "neurocc.compiler.errors", "neurocc.compiler.limits",
-                   "neurocc.compiler.tables")
+                   "neurocc.compiler.files", "neurocc.compiler.tables")
 
     def allowed(module: str, name: str | None) -> bool:
         return within(module, ("neurocc.backends",) + compiler_ok) or \
@@ -81,7 +81,7 @@ def test_the_runtime_reads_configurations_never_compiler_internals():
 
 def test_backends_know_chips_not_passes():
     compiler_ok = ("neurocc.compiler.ir", "neurocc.compiler.errors", "neurocc.compiler.limits",
-                   "neurocc.compiler.tables", "neurocc.compiler.circuits")
+                   "neurocc.compiler.files", "neurocc.compiler.tables", "neurocc.compiler.circuits")
     assert offenders("neurocc.backends", lambda b, n: within(b, compiler_ok)) == []
 
 
@@ -131,6 +131,24 @@ def test_the_chip_name_detector_detects(tmp_path):
                                            ("neurocc.backends.target", ("ortools", "jax"))])
 def test_light_imports_load_neither_solver_nor_simulator(module, heavy):
     code = f"import sys, {module}; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_module_imports():
+    """A moved module whose relative imports were not updated fails here, not in a user's run."""
+    code = """
+import importlib, pkgutil
+bad = []
+for top in ("neurocc.compiler", "neurocc.frontend", "neurocc.backends", "neurocc.runtime"):
+    for info in pkgutil.walk_packages(importlib.import_module(top).__path__, top + "."):
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:
+            bad.append(f"{info.name}: {exc!r}")
+print(bad)
+"""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

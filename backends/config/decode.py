@@ -21,6 +21,7 @@ from neurocc.compiler.tables import CoreConfig, RoutingTables
 from .canonical import canonical_tables, population_offsets
 from .codec import Codec
 from .meta import ConfigMeta, Deployment, ProjectionRecord
+from .text import REGENERATE
 
 VERSION = 1
 
@@ -34,7 +35,7 @@ def decode(data: Any, target: Target | None, codec_type: type[Codec], where: str
 
     ``target`` None loads the target the file names; a given target must agree with the file.
     """
-    r = Fields(where, ConfigError)
+    r = Fields(where, ConfigError, regenerate=REGENERATE)
     root = r.obj(data, "", _ROOT_REQUIRED, ("mapping", "projections"))
     fmt = codec_type.format
     if r.str(root["format"], "format") != fmt:
@@ -52,7 +53,8 @@ def decode(data: Any, target: Target | None, codec_type: type[Codec], where: str
     neuron_hw = builder.neuron_map(root["neuron_map"], pops)
     outputs = builder.outputs(root["outputs"], pops, neuron_hw)
     builder.chips(root["chips"], set(neuron_hw.tolist()))
-    mapping = r.obj(root.get("mapping", {}), "mapping", (), ("dt", "circuit_options"))
+    mapping = r.obj(root.get("mapping", {}), "mapping", (),
+                    ("dt", "circuit_options", "network_sha256"))
     dt = r.number(mapping["dt"], "mapping.dt", positive=True) if "dt" in mapping else None
     options = _circuit_options(r, mapping["circuit_options"]) \
         if "circuit_options" in mapping else None
@@ -69,9 +71,18 @@ def decode(data: Any, target: Target | None, codec_type: type[Codec], where: str
         sram_src=np.asarray(builder.sram_src + in_src, dtype=np.int64),
         sram_key=sram[0], sram_chip=sram[1], sram_cores=sram[2],
         cores=builder.cores, outputs=outputs)
+    digest = _sha256(r, mapping["network_sha256"]) if "network_sha256" in mapping else None
     meta = ConfigMeta(dt=dt, circuit_options=options, projections=projections,
-                      latches=builder.latches)
+                      latches=builder.latches, network_sha256=digest)
     return Deployment(tables=canonical_tables(tables), meta=meta)
+
+
+def _sha256(r: Fields, value: Any) -> str:
+    text = r.str(value, "mapping.network_sha256")
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise r.fail("mapping.network_sha256", "is not 64 lowercase hex digits",
+                     fix="write the digest neurocc recorded")
+    return text
 
 
 def _resolve_target(r: Fields, value: Any, given: Target | None) -> Target:
@@ -88,7 +99,7 @@ def _resolve_target(r: Fields, value: Any, given: Target | None) -> Target:
         try:
             return load_target(name, chips=chips, sram_usable=sram_usable, options=options)
         except TargetError as exc:
-            raise r.fail("target", exc.message, fix=exc.fix or "name a shipped target") from None
+            raise r.fail("target", exc.message, fix="name a shipped target") from None
     wanted = {"name": name, "chips": chips, "sram_usable": sram_usable, "options": options}
     have = {"name": given.name, "chips": given.chips, "sram_usable": given.sram_usable,
             "options": dict(given.options)}

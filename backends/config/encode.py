@@ -44,6 +44,8 @@ def encode(tables: RoutingTables, target: Target, meta: ConfigMeta, codec_type: 
         mapping["dt"] = float(meta.dt)
     if meta.circuit_options is not None:
         mapping["circuit_options"] = _options_json(meta.circuit_options)
+    if meta.network_sha256 is not None:
+        mapping["network_sha256"] = meta.network_sha256
     if mapping:
         data["mapping"] = mapping
     if meta.projections:

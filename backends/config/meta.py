@@ -28,13 +28,16 @@ class ConfigMeta:
     ``dt`` and ``circuit_options`` let :func:`neurocc.backends.readback.tables_to_network` turn the
     realised currents back into IR parameters; ``projections`` give the read-back network the IR's
     projection names and delays; ``latches`` maps a hardware neuron id to the per-neuron latches
-    it sets (DYNAP-SE2 only; absent = chip default).
+    it sets (DYNAP-SE2 only; absent = chip default). ``network_sha256``: hex SHA-256 of the
+    ``network.ncl`` written beside the config, so that verification refuses a source network that
+    does not belong to this configuration.
     """
 
     dt: float | None = None
     circuit_options: CircuitOptions | None = None
     projections: tuple[ProjectionRecord, ...] = ()
     latches: Mapping[int, Mapping[str, bool]] = field(default_factory=dict)
+    network_sha256: str | None = None
 
     @classmethod
     def from_network(cls, net: Network, circuit_options: CircuitOptions | None = None

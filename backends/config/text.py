@@ -12,6 +12,8 @@ from typing import Any
 
 from neurocc.backends.json_fields import parse_json
 from neurocc.compiler.errors import ConfigError
+from neurocc.compiler.files import check_regular_file, write_atomic
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, JSON_EXPANSION, check_memory
 
 
 def dumps(data: Any) -> str:
@@ -70,18 +72,25 @@ def _emit(x: Any, indent: str, in_list: bool, out: list[str]) -> None:
         out.append(indent + "]")
 
 
-def parse(text: str, where: str) -> Any:
+#: What to do about a damaged file of a compiled folder.
+REGENERATE = "regenerate the folder with `neurocc compile MODEL -o OUTDIR`"
+
+
+def parse(text: str, where: str, fix: str = REGENERATE) -> Any:
     """Parse a configuration's JSON strictly (:func:`neurocc.backends.json_fields.parse_json`)."""
-    return parse_json(text, where, ConfigError)
+    return parse_json(text, where, ConfigError, fix)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` as UTF-8 with ``\\n`` line ends on every platform."""
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
+    """Write ``text`` as UTF-8 with ``\\n`` line ends on every platform, atomically."""
+    write_atomic(path, text, fix="choose a writable output folder with -o")
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> str:
+    """The text of a regular file whose parsed form fits ``max_memory`` bytes."""
+    size = check_regular_file(path, max_bytes=max_memory, what="the file",
+                              fix="pass the folder that `neurocc compile -o` wrote")
+    check_memory(size * JSON_EXPANSION, f"parsing {path}", max_memory)
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             return fh.read()

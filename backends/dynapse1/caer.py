@@ -79,7 +79,7 @@ def _check_board(target: Target, where: str) -> None:
     if target.chips > FPGA_CHIP:
         raise ConfigError(f"the netparser addresses one board of chips U00..U03, the target has "
                           f"{target.chips} chips", where=where,
-                          fix="load the target with chips=4, or write the JSON or samna config")
+                          fix="pass --chips 4 or fewer, or use config.json")
 
 
 def _name(src: int, tables: RoutingTables) -> str:

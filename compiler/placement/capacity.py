@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import CapacityError, InfeasibleError
+from ..errors import CapacityError, InfeasibleError, KeyCapacityError
 from .cost import usage
 from .problem import PlacementProblem, build_problem
-from .resources import Resources, as_resources
+from .resources import Resources, as_resources, class_blocks
 
 if TYPE_CHECKING:
     from ..compilation import Compilation
@@ -31,10 +31,10 @@ def check_bounds(problem: PlacementProblem, res: Resources) -> None:
     if not res.in_hop_range().all():
         raise CapacityError(f"some of the {res.chips} chips cannot reach each other within the "
                             f"hop range {list(res.hop_range)}", where=f"target {res.name}",
-                            fix="use fewer chips, so that the chip grid fits the hop range")
-    needed = cores_needed(problem, res)
-    if needed > res.total_cores:
-        raise cores_error(problem, res, needed)
+                            fix="pass fewer --chips, so that the chip grid fits the hop range")
+    _, counts = np.unique(problem.neuron_class, return_counts=True)
+    if class_blocks(counts, res.core_capacity()) is None:
+        raise cores_error(problem, res)
     over = np.flatnonzero(problem.cam_cost > res.cam_per_neuron)
     if over.size:
         raise _cam_error(problem, res, over)
@@ -42,12 +42,6 @@ def check_bounds(problem: PlacementProblem, res: Resources) -> None:
     over = np.flatnonzero(chips > res.sram_per_neuron)
     if over.size:
         raise _sram_error(problem, res, over, chips[over] - res.sram_per_neuron, "must reach")
-
-
-def cores_needed(problem: PlacementProblem, res: Resources) -> int:
-    """Cores the parameter classes need at the least: one class per core."""
-    _, counts = np.unique(problem.neuron_class, return_counts=True)
-    return int((-(-counts // int(res.core_capacity().max()))).sum())
 
 
 def min_dest_cores(problem: PlacementProblem, res: Resources) -> np.ndarray:
@@ -67,10 +61,14 @@ def min_dest_chips(problem: PlacementProblem, res: Resources) -> np.ndarray:
     return chips
 
 
-def cores_error(problem: PlacementProblem, res: Resources, needed: int) -> CapacityError:
+def cores_error(problem: PlacementProblem, res: Resources) -> CapacityError:
+    """The classes do not fit the cores (:func:`class_blocks`): how many cores and chips they
+    need, counted by the same rule on a board with enough chips."""
     classes, counts = np.unique(problem.neuron_class, return_counts=True)
-    cap = int(res.core_capacity().max())
-    per = -(-counts // cap)
+    chips = res.chips_needed(counts)
+    per_chip = res.core_capacity()[:res.cores_per_chip]
+    per = class_blocks(counts, np.tile(per_chip, chips))[0]
+    needed = int(per.sum())
     order = np.argsort(-per, kind="stable")
     parts = []
     for i in order[:LIST_MAX]:
@@ -78,14 +76,19 @@ def cores_error(problem: PlacementProblem, res: Resources, needed: int) -> Capac
         parts.append(f"class {int(classes[i])}: {int(counts[i])} neurons -> {int(per[i])} "
                      f"core(s) [{_pops(problem, members)}]")
     more = f"; {classes.size - LIST_MAX} more classes" if classes.size > LIST_MAX else ""
-    chips = -(-needed // res.cores_per_chip)
+    reserved = "" if per_chip.min() == per_chip.max() else (
+        f", {int(per_chip.max() - per_chip.min())} neuron slot(s) of some cores reserved")
+    board = f"({res.chips} chips x {res.cores_per_chip} cores)"
+    short = (f"the target has {res.total_cores} {board}: short by {needed - res.total_cores} "
+             f"cores" if needed > res.total_cores else
+             f"on {chips} chips; the {res.total_cores} cores of the target {board} hold fewer "
+             f"neurons, their reserved slots included")
     return CapacityError(
-        f"not enough cores: the {classes.size} parameter classes need {needed} cores of {cap} "
-        f"neurons ({'; '.join(parts)}{more}), the target has {res.total_cores} "
-        f"({res.chips} chips x {res.cores_per_chip} cores): short by {needed - res.total_cores} "
-        f"cores", where=f"target {res.name}",
-        fix=f"use at least {chips} chips (chips={chips}), or merge parameter classes (a larger "
-            f"class tolerance), or make the populations smaller")
+        f"not enough cores: the {classes.size} parameter classes need {needed} cores of "
+        f"{int(per_chip.max())} neurons{reserved} ({'; '.join(parts)}{more}), {short}",
+        where=f"target {res.name}",
+        fix=f"pass --chips {chips}, or merge parameter classes (a larger --class-tolerance), "
+            f"or make the populations smaller")
 
 
 def _cam_error(problem: PlacementProblem, res: Resources, over: np.ndarray) -> CapacityError:
@@ -111,7 +114,7 @@ def _sram_error(problem: PlacementProblem, res: Resources, over: np.ndarray, exc
              "make their target populations smaller or give them fewer parameter classes"]
     if res.sram_entries > res.sram_per_neuron:
         fixes.insert(0, f"allow all {res.sram_entries} SRAM entries "
-                        f"(sram_usable={res.sram_entries})")
+                        f"(--sram-usable {res.sram_entries})")
     return CapacityError(
         f"SRAM (fan-out) overflow: {over.size} neuron(s) {verb} more destination chips than "
         f"their {res.sram_per_neuron} SRAM entries allow [{_pops(problem, over)}]; worst: {w}", where=f"target {res.name}", fix=", or ".join(fixes))
@@ -137,12 +140,12 @@ def _keys_error(problem, res, core_of, cores, excess) -> CapacityError:
         members = np.flatnonzero(core_of == k)
         parts.append(f"chip {k // res.cores_per_chip} core {k % res.cores_per_chip}: "
                      f"{res.usable_keys + e} sources ({e} over) [{_pops(problem, members)}]")
-    return CapacityError(
+    return KeyCapacityError(
         f"too many distinct sources per core: a core tells apart {res.usable_keys} sources "
         f"(keys), but {cores.size} core(s) receive more: {'; '.join(parts)}",
         where=f"target {res.name}",
-        fix="use more chips so that fewer neurons share a core, or give the network more "
-            "locality (groups of neurons sharing their inputs)")
+        fix="pass more chips with --chips (the compile spreads the neurons over the cores it is "
+            "given), or give the network more locality (groups of neurons sharing their inputs)")
 
 
 def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory, seed: int,
@@ -159,14 +162,14 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
     if not families:
         return InfeasibleError("the solver proved that no placement exists but named no "
                                "resource family", where=f"target {res.name}",
-                               fix="use more chips")
+                               fix=f"pass --chips {2 * res.chips}")
     family = families[0]
     soft = model_factory(assumptions=False, soft=family)
     relaxed = soft.solve(seed, deterministic_time)
     others = f" (together with: {', '.join(families[1:])})" if len(families) > 1 else ""
     if relaxed.core_of is None:
         return InfeasibleError(f"no placement satisfies the {family} limits{others}",
-                               where=f"target {res.name}", fix="use more chips")
+                               where=f"target {res.name}", fix=f"pass --chips {2 * res.chips}")
     u = usage(problem, relaxed.core_of, res)
     core_of = relaxed.core_of
     if family == "sram":
@@ -184,7 +187,9 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
             f"not enough cores: with one parameter class per core and the other limits, "
             f"{int((u.neurons_per_core - cap)[over].sum())} neurons do not fit "
             f"[{_pops(problem, np.flatnonzero(np.isin(core_of, over)))}]",
-            where=f"target {res.name}", fix="use more chips, or merge parameter classes")
+            where=f"target {res.name}",
+            fix=f"pass --chips {2 * res.chips}, or merge parameter classes (a larger "
+                "--class-tolerance)")
     else:
         over = np.flatnonzero(u.classes_per_core > 1)
         err = CapacityError(
@@ -192,7 +197,8 @@ def explain_infeasible(problem: PlacementProblem, res: Resources, model_factory,
             f"classes would have to share cores "
             f"[{_pops(problem, np.flatnonzero(np.isin(core_of, over)))}]",
             where=f"target {res.name}",
-            fix="use more chips, or merge parameter classes (a larger class tolerance)")
+            fix=f"pass --chips {2 * res.chips}, or merge parameter classes (a larger "
+                "--class-tolerance)")
     return InfeasibleError(f"{err.message}{others}", where=err.where, fix=err.fix)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .capacity import cores_error
 from ..errors import UnsupportedError
+from .capacity import cores_error
 from .hypergraph import hypergraph_blocks
 from .local import Layout, Limits, LocalSearch
 from .problem import PlacementProblem
-from .resources import Resources
+from .resources import Resources, class_blocks
 
 #: Eigenvectors per split, power iterations to find them, 2-means iterations in that embedding.
 EMBED_DIM = 6
@@ -35,20 +35,13 @@ def plan_blocks(problem: PlacementProblem, res: Resources) -> Layout:
     """
     caps = np.sort(res.core_capacity())[::-1]
     classes, counts = np.unique(problem.neuron_class, return_counts=True)
-    n_blocks = -(-counts // caps[0])
-    while True:
-        if n_blocks.sum() > caps.size:
-            raise cores_error(problem, res, int(n_blocks.sum()))
-        order = np.argsort(n_blocks * caps[0] - counts, kind="stable")
-        block_cls = np.repeat(classes[order], n_blocks[order])
-        given = caps[:block_cls.size]
-        held = np.zeros(classes.size, dtype=np.int64)
-        np.add.at(held, np.searchsorted(classes, block_cls), given)
-        short = np.flatnonzero(held < counts)
-        if short.size == 0:
-            return Layout(block_class=block_cls.astype(np.int64),
-                          block_cap=given.astype(np.int64))
-        n_blocks[short[0]] += 1
+    plan = class_blocks(counts, caps)
+    if plan is None:
+        raise cores_error(problem, res)
+    n_blocks, order = plan
+    block_cls = np.repeat(classes[order], n_blocks[order])
+    return Layout(block_class=block_cls.astype(np.int64),
+                  block_cap=caps[:block_cls.size].astype(np.int64))
 
 
 def index_blocks(problem: PlacementProblem, layout: Layout) -> np.ndarray:

@@ -46,6 +46,9 @@ class Resources:
     virtual_cores: int = 0
     forbidden_keys: tuple[int, ...] = ()
     forbidden_source_slots: tuple[tuple[int, int], ...] = ()
+    #: At most this many neurons per core (None: full cores); lowered to spread a network whose
+    #: cores run out of keys over more cores.
+    fill: int | None = None
 
     def __post_init__(self) -> None:
         if self.addressing not in ADDRESSING:
@@ -70,7 +73,17 @@ class Resources:
         cap = np.full(self.total_cores, self.neurons_per_core, dtype=np.int64)
         for core, _slot in self.forbidden_source_slots:
             cap[core::self.cores_per_chip] -= 1
-        return cap
+        return cap if self.fill is None else np.minimum(cap, self.fill)
+
+    def chips_needed(self, counts: np.ndarray) -> int:
+        """Fewest chips of this target whose cores hold parameter classes of ``counts`` neurons
+        under :func:`class_blocks` (at least the chips given, so the answer is never fewer)."""
+        per_chip = self.core_capacity()[:self.cores_per_chip]
+        counts = np.asarray(counts, dtype=np.int64)
+        chips = max(1, -(-int((-(-counts // per_chip.max())).sum()) // self.cores_per_chip))
+        while class_blocks(counts, np.tile(per_chip, chips)) is None:
+            chips += 1
+        return chips
 
     def hops(self) -> np.ndarray:
         """(chips, chips) Manhattan hop counts between chips of the grid."""
@@ -88,6 +101,29 @@ class Resources:
     def from_target(target: Target) -> "Resources":
         """Read the numbers from a ``backends.target.Target``."""
         return _from_target(target)
+
+
+def class_blocks(counts: np.ndarray, caps: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cores per parameter class of ``counts`` neurons on cores of capacities ``caps``, and the
+    order in which the classes take the cores (largest cores first); None when they run out.
+
+    Classes never share a core. The classes with the least slack take the largest cores; a class
+    still short of room (a core with a forbidden slot holds one neuron less) gets one more core.
+    This is the one capacity rule of ``neurocc inspect``, the bounds before placement and the
+    placement's blocks, so that they agree.
+    """
+    caps = np.sort(np.asarray(caps, dtype=np.int64))[::-1]
+    counts = np.asarray(counts, dtype=np.int64)
+    n_blocks = -(-counts // caps[0])
+    while n_blocks.sum() <= caps.size:
+        order = np.argsort(n_blocks * caps[0] - counts, kind="stable")
+        owner = np.repeat(order, n_blocks[order])
+        held = np.bincount(owner, weights=caps[:owner.size], minlength=counts.size)
+        short = np.flatnonzero(held < counts)
+        if short.size == 0:
+            return n_blocks, order
+        n_blocks[short[0]] += 1
+    return None
 
 
 def _from_target(target: Target) -> Resources:

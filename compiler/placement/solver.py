@@ -16,6 +16,7 @@ of vectorised operations. The wall time of each phase is reported in ``Placement
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -64,6 +65,8 @@ class PlacementOptions:
     lns_neurons: int = 160
     lns_patience: int = 2
     partitioner: str = "spectral"
+    #: At most this many neurons per core (None: full cores); see ``Resources.fill``.
+    fill: int | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +121,8 @@ def place(problem: PlacementProblem, target: Target | Resources,
     """
     clock = _Clock()
     res = as_resources(target)
+    if options.fill is not None:
+        res = dataclasses.replace(res, fill=options.fill)
     capacity.check_bounds(problem, res)
     core_of = hierarchical(problem, res, options, 0.3 * options.time_limit_s, clock)
     bound = lower_bound(problem, res, options.hop_cost)

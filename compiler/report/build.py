@@ -120,6 +120,24 @@ def _cam_entries(c: Compilation, projection: str) -> int:
     return int(entries.sum())
 
 
+def _compile_notes(c: Compilation) -> list[str]:
+    """What the compile did that the user did not ask for: delays it cannot realise, and a
+    placement spread over more cores because full cores ran out of keys."""
+    notes = []
+    delayed = [f"{p.name!r} ({p.delay} steps)" for p in c.network.projections.values()
+               if p.delay > 1]
+    if delayed:
+        more = f" and {len(delayed) - 4} more" if len(delayed) > 4 else ""
+        notes.append(f"projection delays not realised: {', '.join(delayed[:4])}{more}; neurocc "
+                     "programs no synaptic delay, so each event reaches its targets with the "
+                     "chip's own routing latency (one step in the circuit simulator)")
+    fill = c.options.placement.fill
+    if fill is not None:
+        notes.append(f"placement spread the neurons, at most {fill} per core: full cores would "
+                     "receive more distinct sources than their keys tell apart")
+    return notes
+
+
 def build_report(c: Compilation) -> dict[str, Any]:
     """The report of a finished compilation (every pass has run)."""
     t, p, w = c.tables, c.placement, c.weights
@@ -160,5 +178,5 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "cores": _cores(c),
         "core_traffic_events": _traffic(c),
         "expected_activity": _expected_activity(c),
-        "notes": list(c.circuits.notes),
+        "notes": list(c.circuits.notes) + _compile_notes(c),
     }

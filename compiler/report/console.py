@@ -22,7 +22,6 @@ Same folder and options give the same dict (no paths, no timings).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +32,9 @@ from rich.table import Table
 
 from ..driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
-from ..errors import ConfigError
+from ..limits import DEFAULT_MAX_MEMORY
 from .build import _round
+from .schema import VERIFY, check_report
 
 if TYPE_CHECKING:
     from neurocc.backends.target import Target
@@ -45,17 +45,19 @@ VERIFY_FILE = Path("verify") / "verify.json"
 VERIFY_PLOTS = ("rasters.png", "metrics.png", "sweep.png")
 
 
-def collect(outdir: str | Path, energy_file: str | Path | None = None) -> dict[str, Any]:
-    """The report of compiled folder ``outdir``; ``energy_file`` overrides energy figures."""
+def collect(outdir: str | Path, energy_file: str | Path | None = None,
+            max_memory: int = DEFAULT_MAX_MEMORY) -> dict[str, Any]:
+    """The report of compiled folder ``outdir``; ``energy_file`` overrides energy figures;
+    ``max_memory`` bounds what reading the folder's files may take."""
     from neurocc.backends.target import load_energy_figures
 
     outdir = Path(outdir)
-    folder = read_compiled(outdir)
+    folder = read_compiled(outdir, max_memory)
     r, tables, target = folder.report, folder.deployment.tables, folder.target
     meta = folder.deployment.meta
     time_scale = meta.circuit_options.time_scale if meta.circuit_options else 1.0
     dt = float(meta.dt or folder.network.dt)
-    verification = _verification(outdir)
+    verification = _verification(outdir, max_memory)
     figures = dict(target.energy)
     if energy_file is not None:
         figures.update(load_energy_figures(energy_file))
@@ -113,17 +115,14 @@ def _resources(tables: Any) -> dict[str, list[int]]:
             "sram_per_neuron": [int(v) for v in np.bincount(sram)]}
 
 
-def _verification(outdir: Path) -> dict[str, Any] | None:
+def _verification(outdir: Path, max_memory: int) -> dict[str, Any] | None:
+    from neurocc.backends.config.text import parse, read_text
     path = outdir / VERIFY_FILE
-    if not path.is_file():
+    if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        spikes = data["summary"]["spikes_per_inference"]["median"]
-        float(spikes)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"verify.json is malformed ({type(exc).__name__}: {exc})",
-                          where=str(path), fix="run `neurocc verify` on the folder again") from None
+    fix = "run `neurocc verify` on the folder again"
+    data = check_report(parse(read_text(path, max_memory), str(path), fix), str(path), VERIFY,
+                        "verify.json", fix=fix)
     data["plots"] = [name for name in VERIFY_PLOTS if (path.parent / name).is_file()]
     return data
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..files import write_atomic
 from .console import VERIFY_FILE, energy_lines, si, summary_rows
 
 SVG_SALT = "neurocc-report"
@@ -38,12 +38,7 @@ def write_html(data: dict[str, Any], outdir: str | Path, path: str | Path) -> Pa
     """Render the report ``data`` of folder ``outdir`` to ``path``; returns the path."""
     path = Path(path)
     text = render(data, Path(outdir))
-    try:
-        path.write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the HTML report ({exc.strerror})", where=str(path),
-                          fix="pass --html a path in an existing, writable folder") from None
-    return path
+    return write_atomic(path, text, fix="pass --html a path in an existing, writable folder")
 
 
 def render(data: dict[str, Any], outdir: Path) -> str:

@@ -88,7 +88,7 @@ def test_out_of_range_names_the_bias_role_where_and_range():
         assign_bias(se2, "SOIF_LEAK_N", [1e-9, 2 * hi, 3 * hi], where="population 'h'")
     text = str(info.value)
     for part in ("population 'h'", "SOIF_LEAK_N (I_tau_mem)", "above the representable range",
-                 f"{hi:.4g}", "index [1]", "2 requests out of range", "time_scale"):
+                 f"{hi:.4g}", "index [1]", "2 requests out of range", "--time-scale"):
         assert part in text, text
     with pytest.raises(TargetError, match="below the representable range"):
         assign_bias(se2, "SOIF_LEAK_N", lo / 2)
