@@ -24,7 +24,7 @@ from rich.table import Table
 
 from .errors import NeuroccError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="neurocc: compile trained spiking networks to DYNAP-SE1/SE2 chips.")
 console = Console()
 err_console = Console(stderr=True)
@@ -86,7 +86,8 @@ MAX_MEMORY_OPTION = typer.Option("4G", "--max-memory",
 
 
 @app.command()
-def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text network"),
+def inspect(model: Path = typer.Argument(..., metavar="MODEL",
+                                         help="NIR file or .ncl text network"),
             as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
             dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
             refractory: Optional[float] = REFRACTORY_OPTION,
@@ -105,7 +106,8 @@ def inspect(model: Path = typer.Argument(..., help="NIR file or .ncl text networ
 
 @app.command("compile")
 def compile_command(
-        model: Path = typer.Argument(..., help="NIR file or .ncl text network"),
+        model: Path = typer.Argument(..., metavar="MODEL",
+                                     help="NIR file or .ncl text network"),
         target: str = typer.Option("dynapse2", "--target", "-t",
                                    help="dynapse1, dynapse2, or a target JSON file"),
         chips: Optional[int] = typer.Option(None, "--chips", help="Chips available "
@@ -235,7 +237,8 @@ def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
 
 @app.command("verify")
 def verify_command(
-        outdir: Path = typer.Argument(..., help="Folder written by `neurocc compile`"),
+        outdir: Path = typer.Argument(..., metavar="OUTDIR",
+                                      help="Folder written by `neurocc compile`"),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz: one spike array "
                                               "(batch, T, size) per input population, optional "
                                               "`labels` and `output_classes` (population "
@@ -331,7 +334,8 @@ def _verify_dir(outdir: Path, inputs: Optional[Path]) -> Path:
 
 @app.command("report")
 def report_command(
-        outdir: Path = typer.Argument(..., help="Folder written by `neurocc compile`"),
+        outdir: Path = typer.Argument(..., metavar="OUTDIR",
+                                      help="Folder written by `neurocc compile`"),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
         html: Optional[Path] = typer.Option(None, "--html", help="Where to write the HTML "
                                             "report (default: OUTDIR/report.html)"),
