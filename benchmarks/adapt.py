@@ -66,20 +66,37 @@ def trained(name: str, attempts: tuple[tuple[str, ...], ...],
                  meta["float_test_accuracy"])
 
 
+# The error messages' own suggestions, in the order a user follows them: a refusal for too many
+# parameter classes says "merge parameter classes (a larger class tolerance)" (default 0.05).
+TOLERANCES = (("--class-tolerance", "0.2"), ("--class-tolerance", "0.5"))
+
+
+def with_tolerances(*attempts: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """``attempts``, then the last one with each larger class tolerance."""
+    return attempts + tuple(attempts[-1] + tol for tol in TOLERANCES)
+
+
 # snnTorch: dt = 1e-4 s is its exporter's convention (and neurocc's default); its Leaky resets by
 # subtraction, so a user passes --reset subtract first and falls back to zero reset.
-SNNTORCH = (("--dt", "1e-4", "--reset", "subtract"), ("--dt", "1e-4", "--reset", "zero"))
+SNNTORCH = with_tolerances(("--dt", "1e-4", "--reset", "subtract"),
+                           ("--dt", "1e-4", "--reset", "zero"))
 # Norse trains at dt = 1 ms and resets to v_reset; its exporter writes tau = dt * 1e-3 (see the
 # README), so Norse's dt is tried first, then the rescaling the issue had to guess.
-NORSE = (("--dt", "1e-3", "--reset", "zero"),
-         ("--dt", "1e-6", "--time-scale", "1000", "--reset", "zero"))
+NORSE = with_tolerances(("--dt", "1e-3", "--reset", "zero"),
+                        ("--dt", "1e-6", "--time-scale", "1000", "--reset", "zero"))
 
 
-def models() -> list[Model]:
-    return [trained("snntorch_digits", SNNTORCH),
-            trained("norse_digits", NORSE),
-            trained("snntorch_rsynaptic", SNNTORCH),
-            trained("snntorch_pertau", SNNTORCH, se2_extra=("--chips", "4"))]
+#: name -> (attempts, extra SE2 flags); the 2,560-neuron network is judged on a 4-chip SE2 board.
+SPECS: dict[str, tuple[tuple[tuple[str, ...], ...], tuple[str, ...]]] = {
+    "snntorch_digits": (SNNTORCH, ()),
+    "norse_digits": (NORSE, ()),
+    "snntorch_rsynaptic": (SNNTORCH, ()),
+    "snntorch_pertau": (SNNTORCH, ("--chips", "4")),
+}
+
+
+def models(names: list[str]) -> list[Model]:
+    return [trained(name, *SPECS[name]) for name in names]
 
 
 def run(args: list[str]) -> tuple[int, str, str, float]:
@@ -132,10 +149,11 @@ def verify(folder: Path, inputs: Path, instances: int, mismatch: float) -> dict:
                               str(instances), "--mismatch", str(mismatch), "--json"])
     if rc not in (0, 1):
         return {"rc": rc, "error": error_line(rc, err), "seconds": round(wall, 2)}
-    summary = json.loads(out)
+    printed = json.loads(out)
+    summary = printed["summary"]
     result = {"rc": rc, "seconds": round(wall, 2), "passed": rc == 0,
               "agreement": summary["agreement"]["median"],
-              "reference_accuracy": summary["reference"].get("accuracy")}
+              "reference_accuracy": printed["reference"].get("accuracy")}
     if "accuracy" in summary:
         result["accuracy"] = {k: summary["accuracy"][k] for k in ("median", "p5", "p95")}
     return result
@@ -215,15 +233,17 @@ def table(results: dict, braille: dict) -> None:
 
 
 def headline(results: dict, braille: dict) -> dict:
+    """The issue's keys; null where the run left the model out (``--models``)."""
     keyed = {f"{name}/{target}": r for name, per in results.items() for target, r in per.items()
              if name.endswith("_digits")}
-    pertau = results["snntorch_pertau"]["dynapse2"]
+    pertau = results.get("snntorch_pertau", {}).get("dynapse2")
+    rsynaptic = results.get("snntorch_rsynaptic", {}).get("dynapse1")
     return {
         "median_ratio": {k: r.get("median_ratio") for k, r in keyed.items()},
         "p5_ratio": {k: r.get("p5_ratio") for k, r in keyed.items()},
         "braille_agreement": {t: r.get("verify", {}).get("agreement") for t, r in braille.items()},
-        "per_neuron_tau_compiles": not pertau["refused"],
-        "rsynaptic_se1_compiles": not results["snntorch_rsynaptic"]["dynapse1"]["refused"],
+        "per_neuron_tau_compiles": None if pertau is None else not pertau["refused"],
+        "rsynaptic_se1_compiles": None if rsynaptic is None else not rsynaptic["refused"],
         "tune_seconds": None,
     }
 
@@ -232,17 +252,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10 chips, 64 test samples")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "adapt")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated subset of the models (default: all, and Braille)")
     args = parser.parse_args()
+    chosen = models(list(SPECS) if args.models is None else args.models.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
     instances = 10 if args.quick else 100
     results: dict[str, dict] = {}
-    for model in models():
+    for model in chosen:
         for target in TARGETS:
             print(f"{model.name} on {target} ...", file=sys.stderr, flush=True)
-            results.setdefault(model.name, {})[target] = bench_model(model, target, args.out,
-                                                                     instances, args.quick)
-    inputs = braille_inputs(args.out)
-    braille = {target: bench_braille(target, args.out, inputs) for target in TARGETS}
+            result = bench_model(model, target, args.out, instances, args.quick)
+            results.setdefault(model.name, {})[target] = result
+            print(json.dumps({"model": model.name, "target": target, **result}, sort_keys=True),
+                  file=sys.stderr, flush=True)
+    braille = {}
+    if args.models is None:
+        inputs = braille_inputs(args.out)
+        braille = {target: bench_braille(target, args.out, inputs) for target in TARGETS}
     table(results, braille)
     print(json.dumps({**headline(results, braille), "instances": instances,
                       "mismatch": MISMATCH, "models": results, "braille": braille},

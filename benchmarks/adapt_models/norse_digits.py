@@ -1,9 +1,9 @@
 """Norse 1.1 digits classifier with Norse's defaults: 64 -> 32 LIFBoxCell -> 10 LIFBoxCell.
 
 The same digits and rate code as ``snntorch_digits.py``; ``norse.torch.SequentialState`` of
-``nn.Linear`` (default bias) and ``LIFBoxCell()`` with its default ``LIFBoxParameters``
+``nn.Linear`` (default bias) and ``LIFBoxCell`` with the default ``LIFBoxParameters`` values
 (tau_mem 10 ms, v_th 1, v_leak 0, reset to v_reset = 0, SuperSpike surrogate) at Norse's default
-dt = 1 ms; cross-entropy on the output spike counts, Adam (lr 2e-3); exported with
+dt = 1 ms; cross-entropy on the output spike counts, Adam (lr 1e-2); exported with
 ``norse.torch.to_nir`` (default dt = 1e-3). Norse is not a neurocc dependency: install it into your
 own environment (``pip install norse==1.1.0``). Writes ``norse_digits.{nir,json}`` and
 ``norse_digits_{train,test}.npz``. Run ``python benchmarks/adapt_models/norse_digits.py``.
@@ -23,13 +23,27 @@ import common
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = 30
-LR = 2e-3
+LR = 1e-2
 BATCH = 64
 
 
+def lif_box(size: int) -> nt.LIFBoxCell:
+    """``LIFBoxCell()`` with its default parameters held per neuron.
+
+    The scalar defaults export 0-d NIR parameters that ``nir.write`` (nir 1.0.8) cannot store
+    ("TypeError: Scalar datasets don't support chunk/filter options"); per-neuron tensors of the
+    same values are the same neuron.
+    """
+    p = nt.LIFBoxParameters()
+    return nt.LIFBoxCell(nt.LIFBoxParameters(
+        tau_mem_inv=torch.full((size,), float(p.tau_mem_inv)),
+        v_leak=torch.full((size,), float(p.v_leak)), v_th=torch.full((size,), float(p.v_th)),
+        v_reset=torch.full((size,), float(p.v_reset))))
+
+
 def network() -> nt.SequentialState:
-    return nt.SequentialState(torch.nn.Linear(64, 32), nt.LIFBoxCell(),
-                              torch.nn.Linear(32, 10), nt.LIFBoxCell())
+    return nt.SequentialState(torch.nn.Linear(64, 32), lif_box(32),
+                              torch.nn.Linear(32, 10), lif_box(10))
 
 
 def counts(net: nt.SequentialState, x: torch.Tensor) -> torch.Tensor:

@@ -37,6 +37,22 @@ def detach_state(net: torch.nn.Module) -> None:
                 setattr(module, name, value.detach())
 
 
+def clamp_decays(net: torch.nn.Module, high: float = 0.999) -> None:
+    """Keep learnt ``alpha``/``beta`` in [0, high] after every step.
+
+    snnTorch's forward clamps them to [0, 1], but ``export_to_nir`` writes the raw parameter, and a
+    learnt beta above 1 becomes tau = dt / (1 - beta) < 0 in the NIR file (neurocc refuses it:
+    "time constant ... is not positive", fix "constrain the trained parameters"). ``high`` < 1 keeps
+    tau finite.
+    """
+    with torch.no_grad():
+        for module in net.modules():
+            for name in ("alpha", "beta"):
+                value = getattr(module, name, None)
+                if isinstance(value, torch.nn.Parameter):
+                    value.clamp_(0.0, high)
+
+
 def accuracy(net: torch.nn.Sequential, x: np.ndarray, y: np.ndarray, batch: int = 256) -> float:
     """Fraction of samples whose most-spiking output is the label (ties: lowest index)."""
     correct = 0
@@ -64,6 +80,7 @@ def train(net: torch.nn.Sequential, x: np.ndarray, y: np.ndarray, *, epochs: int
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            clamp_decays(net)
             total += float(loss.detach()) * len(idx)
         history.append(total / len(xt))
     return history
