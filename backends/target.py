@@ -33,6 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
 from neurocc.compiler.errors import TargetError
 
 BACKENDS_DIR = Path(__file__).resolve().parent
@@ -41,29 +42,10 @@ ADDRESSING_SCHEMES = ("tag", "core_neuron")
 WEIGHT_SCHEMES = ("base_sum", "count")
 SIGNS = ("excitatory", "inhibitory")
 SPEEDS = ("fast", "slow")
-#: Roles every target must realise with a bias (the spike threshold only when it is adjustable).
-NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse")
 #: Energy figures and their units: energy per routed event (one SRAM entry sent), per synaptic
 #: event (one CAM entry matched), per neuron spike, and static power per chip.
 ENERGY_FIGURES = {"E_route": "J", "E_syn": "J", "E_spike": "J", "P_static": "W"}
 UNCONFIRMED = "unconfirmed"
-
-
-@dataclass(frozen=True)
-class CircuitConstants:
-    """Physical constants of the DPI circuits (SI units)."""
-
-    U_T: float
-    kappa_n: float
-    kappa_p: float
-    I_0: float
-    V_th: float
-    capacitance: Mapping[str, float]
-
-    @property
-    def kappa(self) -> float:
-        """Mean subthreshold slope, used in ``tau = C * U_T / (kappa * I_tau)``."""
-        return (self.kappa_n + self.kappa_p) / 2
 
 
 @dataclass(frozen=True)
@@ -741,7 +723,8 @@ class _Reader:
 
     def check_roles(self, types: tuple[SynapseType, ...], by_role: Mapping[str, BiasSpec],
                     weights: WeightScheme, spike_adjustable: bool) -> None:
-        needed = list(NEURON_ROLES) + (["I_spkthr"] if spike_adjustable else [])
+        # every neuron role, the spike threshold only when it is adjustable
+        needed = [r for r in NEURON_ROLES if r != "I_spkthr" or spike_adjustable]
         for st in types:
             needed += [st.tau_role, st.gain_role]
             if weights.scheme == "count":

@@ -119,7 +119,7 @@ import numpy as np  # noqa: E402
 from neurocc.backends.target import load_target  # noqa: E402
 from neurocc.compiler.biasgen import assign_bias  # noqa: E402
 from neurocc.compiler.tables import CoreConfig, RoutingTables  # noqa: E402
-from neurocc.runtime.circuit_sim import simulate_circuit  # noqa: E402
+from neurocc.runtime.circuit import simulate_circuit  # noqa: E402
 from neurocc.runtime.hardware_network import HardwareNetwork, build_hardware_network  # noqa: E402
 
 

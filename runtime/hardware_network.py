@@ -30,31 +30,15 @@ from typing import Any
 import jax
 import numpy as np
 
+from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
 from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError, TargetError
 from neurocc.compiler.tables import RoutingTables, delivered_synapses
 
-#: Per-neuron circuit currents the simulator reads (shape ``(n,)``).
-NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse", "I_spkthr")
 #: Per-neuron, per-synapse-type currents (shape ``(n, types)``).
 SYNAPSE_ROLES = ("I_tau_syn", "I_gain_syn")
 #: How a synapse type acts on the membrane.
 SYNAPSE_KINDS = ("excitatory", "inhibitory", "shunting")
-
-
-@dataclass(frozen=True)
-class CircuitConstants:
-    """Physical constants and capacitances the simulator needs (SI units; hashable)."""
-
-    U_T: float
-    kappa: float
-    I_0: float
-    V_th: float
-    C_mem: float
-    C_ref: float
-    C_pulse: float
-    #: Capacitance of each used synapse type, in ``HardwareNetwork.syn_types`` order.
-    C_syn: tuple[float, ...]
 
 
 @jax.tree_util.register_dataclass
@@ -83,6 +67,8 @@ class HardwareNetwork:
     syn_types: tuple[str, ...] = field(metadata=dict(static=True))
     syn_kinds: tuple[str, ...] = field(metadata=dict(static=True))
     constants: CircuitConstants = field(metadata=dict(static=True))
+    #: Capacitance (F) of each used synapse type, in ``syn_types`` order.
+    syn_capacitance: tuple[float, ...] = field(metadata=dict(static=True))
     #: (name, size) of the IR's non-input populations, in the order of ``neuron_index``.
     populations: tuple[tuple[str, int], ...] = field(metadata=dict(static=True))
     outputs: tuple[str, ...] = field(metadata=dict(static=True))
@@ -143,7 +129,8 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
         n_neurons=int(n), n_inputs=int(n_inputs),
         syn_types=tuple(st.name for st in types),
         syn_kinds=tuple(_kind(st) for st in types),
-        constants=_constants(target, types),
+        constants=target.circuit,
+        syn_capacitance=tuple(float(st.capacitance) for st in types),
         populations=tuple((name, int(size)) for name, size in tables.populations),
         outputs=tuple(tables.outputs))
 
@@ -174,14 +161,6 @@ def _kind(st: Any) -> str:
     if st.sign == "excitatory":
         return "excitatory"
     return "shunting" if st.shunting else "inhibitory"
-
-
-def _constants(target: Any, types: list[Any]) -> CircuitConstants:
-    c = target.circuit
-    return CircuitConstants(U_T=c.U_T, kappa=c.kappa, I_0=c.I_0, V_th=c.V_th,
-                            C_mem=c.capacitance["mem"], C_ref=c.capacitance["ref"],
-                            C_pulse=c.capacitance["pulse"],
-                            C_syn=tuple(float(st.capacitance) for st in types))
 
 
 class _CoreBiases:

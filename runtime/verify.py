@@ -167,7 +167,7 @@ class CompiledSimulation:
 
     def run(self, stimulus: Stimulus, options: VerifyOptions) -> tuple[np.ndarray, np.ndarray]:
         """Output spikes ``(instances, batch, T, n_out)`` and spikes per inference."""
-        from .circuit_sim import simulate_circuit
+        from .circuit import simulate_circuit
         x = np.concatenate([np.asarray(stimulus.inputs[name], dtype=np.float32)
                             for name in self.input_order], axis=-1)
         result = simulate_circuit(self.hardware, x, dt=self.dt_chip, instances=options.instances,
