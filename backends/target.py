@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
+from neurocc.backends.neuron_model import NeuronModels, parse_neuron_models
 from neurocc.compiler.errors import TargetError
 
 BACKENDS_DIR = Path(__file__).resolve().parent
@@ -169,6 +170,8 @@ class Target:
     spike_threshold_adjustable: bool
     generator: BiasGenerator
     circuit: CircuitConstants
+    #: The neuron models the target defines (``backends/neuron_model.py``) and its default.
+    neuron_models: NeuronModels
     options: Mapping[str, str]
     #: Every name of ``ENERGY_FIGURES`` -> its figure (value None where the file gives none).
     energy: Mapping[str, EnergyFigure]
@@ -420,6 +423,7 @@ class _Reader:
         spike = self.get(raw, "spike_threshold", dict, "")
         adjustable = self.get(spike, "adjustable", bool, "spike_threshold")
         self.check_roles(types, by_role, weights, adjustable)
+        circuit = self.circuit()
         return Target(
             name=name,
             description=self.get(raw, "description", str, "", default=""),
@@ -444,7 +448,8 @@ class _Reader:
             biases=biases,
             spike_threshold_adjustable=adjustable,
             generator=generator,
-            circuit=self.circuit(),
+            circuit=circuit,
+            neuron_models=parse_neuron_models(raw.get("neuron_model"), circuit, self.path),
             options=MappingProxyType(dict(chosen)),
             energy=MappingProxyType(self.energy()),
             _bias_by_name=MappingProxyType({b.name: b for b in biases}),
