@@ -59,7 +59,7 @@ CONSTANTS = {"U_T": "U_T", "kappa_n": "kappa_n", "kappa_p": "kappa_p", "I_0": "I
 #: Constants of the sigmoid feedback, as fractions of the spike threshold current.
 SIGMOID_FIELDS = ("gain", "threshold", "width")
 #: Constants of DynapSim's adaptation block (no bias of the targets drives it).
-ADAPTATION_FIELDS = ("tau", "gain_ratio", "I_w", "t_pulse", "C_pulse")
+ADAPTATION_FIELDS = ("tau", "gain_ratio", "I_w", "t_pulse")
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class NeuronModel:
     """One named neuron model (hashable: the simulator specialises its step on it).
 
     ``sigmoid``: ``(gain, threshold, width)`` as fractions of ``I_spkthr`` (``feedback ==
-    "sigmoid"``). ``adaptation``: DynapSim's ``(tau_ahp, I_gain/I_tau, I_w_ahp, t_pulse_ahp,
-    C_pulse_ahp)`` (``equations == "dynapsim"``). ``sources``: field -> citation.
+    "sigmoid"``). ``adaptation``: DynapSim's ``(tau_ahp, I_gain/I_tau, I_w_ahp,
+    t_pulse_ahp)`` (``equations == "dynapsim"``). ``sources``: field -> citation.
     """
 
     name: str
@@ -77,7 +77,7 @@ class NeuronModel:
     refractory: str
     feedback: str
     sigmoid: tuple[float, float, float] | None = None
-    adaptation: tuple[float, float, float, float, float] | None = None
+    adaptation: tuple[float, float, float, float] | None = None
     sources: tuple[tuple[str, str], ...] = ()
 
     @property

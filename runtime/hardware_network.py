@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
+from neurocc.backends.neuron_model import NeuronModel
 from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError, TargetError
 from neurocc.compiler.tables import RoutingTables, delivered_synapses
@@ -69,6 +70,8 @@ class HardwareNetwork:
     constants: CircuitConstants = field(metadata=dict(static=True))
     #: Capacitance (F) of each used synapse type, in ``syn_types`` order.
     syn_capacitance: tuple[float, ...] = field(metadata=dict(static=True))
+    #: The neuron model the simulator integrates (``backends/neuron_model.py``).
+    neuron_model: NeuronModel = field(metadata=dict(static=True))
     #: (name, size) of the IR's non-input populations, in the order of ``neuron_index``.
     populations: tuple[tuple[str, int], ...] = field(metadata=dict(static=True))
     outputs: tuple[str, ...] = field(metadata=dict(static=True))
@@ -89,8 +92,10 @@ class HardwareNetwork:
 
 
 def build_hardware_network(tables: RoutingTables, target: Any, *,
-                           spike_threshold: float | None = None) -> HardwareNetwork:
-    """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network."""
+                           spike_threshold: float | None = None,
+                           neuron_model: str | None = None) -> HardwareNetwork:
+    """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network
+    simulated with ``target``'s neuron model ``neuron_model`` (None: the target's default)."""
     _check_geometry(tables, target)
     syn = delivered_synapses(tables)
     src_neurons = syn.src[syn.src >= 0]
@@ -131,6 +136,7 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
         syn_kinds=tuple(_kind(st) for st in types),
         constants=target.circuit,
         syn_capacitance=tuple(float(st.capacitance) for st in types),
+        neuron_model=target.neuron_models.get(neuron_model),
         populations=tuple((name, int(size)) for name, size in tables.populations),
         outputs=tuple(tables.outputs))
 

@@ -17,7 +17,8 @@ from neurocc.compiler.errors import SimulationError
 
 from .. import mismatch as mm
 from ..hardware_network import HardwareNetwork
-from .dpi import Coefficients, StepConfig, coefficients, membrane, nominal_params, spike_fn
+from .dpi import (Coefficients, StepConfig, coefficients, initial_state, neuron_step,
+                  nominal_params)
 from .events import (Connectivity, _chunk_size, _input_chunk_size, build_connectivity,
                      event_drive, shared_event_drive)
 
@@ -67,31 +68,30 @@ def _run(coef: Coefficients, w: dict[str, jax.Array], alive: jax.Array, conn: Co
     n_inst, n = alive.shape
     batch = x.shape[0]
     n_types = coef.decay_syn.shape[-1]
-    i0 = jnp.float32(cfg.I_0)
     # per-neuron coefficients broadcast against the (instances, batch, neurons) state
     c = coef.broadcast()
+    live = alive[:, None]
+    lumped = cfg.model.equations == "dynapsim"
 
     def step(carry, xs):
-        i_syn, i_mem, ref, spikes = carry
+        state, spikes = carry
         x_t, t = xs
         drive = _drive(w, conn, spikes, x_t).reshape(n_inst, batch, n, n_types)
-        i_syn = i_syn * c.decay_syn + drive * c.charge
-        i_new = membrane(c, cfg, i_syn, i_mem)
+        noise = None
         if cfg.noise:
             z = jax.vmap(jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, t), (n,))))
-            i_new = i_new + noise_std[:, None] * z(keys)
-        clamped = ref > 0
-        i_new = jnp.where(clamped, i0, jnp.maximum(i_new, i0))
-        s = spike_fn(i_new / c.thr - 1.0) * jnp.where(clamped, 0.0, alive[:, None])
-        i_new = i_new * (1.0 - s) + i0 * s
-        ref = jnp.where(s > 0, c.ref_steps, jnp.maximum(ref - 1, 0))
-        out = s if cfg.differentiable else s > 0
-        record = (out, i_new, i_syn) if cfg.record else (out,)
-        return (i_syn, i_new, ref, s), record
+            noise = noise_std[:, None] * z(keys)
+        state, s = neuron_step(c, cfg, state, drive, spikes, noise, live)
+        if cfg.differentiable:
+            out = s
+        else:
+            out = s.astype(jnp.uint8) if cfg.model.multi_spike else s > 0
+        i_syn = state[0][..., None] if lumped else state[0]
+        record = (out, state[1], i_syn) if cfg.record else (out,)
+        return (state, s), record
 
     shape = (n_inst, batch, n)
-    init = (jnp.zeros(shape + (n_types,), jnp.float32), jnp.full(shape, i0),
-            jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.float32))
+    init = (initial_state(cfg, shape, n_types), jnp.zeros(shape, jnp.float32))
     x_steps = x if conn.mode == "dense" else conn.inputs.spikes(x)
     _, ys = lax.scan(step, init, (jnp.swapaxes(x_steps, 0, 1), jnp.arange(x.shape[1])))
     return ys
@@ -119,14 +119,13 @@ def _simulate_instances(nominal: dict[str, jax.Array], hw: HardwareNetwork, conn
 
 
 def step_config(hw: HardwareNetwork, dt: float, *, noise: bool = False, silence: bool = False,
-                record: bool = False, feedback: bool = False, differentiable: bool = True
-                ) -> StepConfig:
-    """The static configuration of the step function for ``hw``: ``noise`` and ``silence`` say
-    whether those draws are made at all (their amounts are arguments of the simulation)."""
-    kappa = hw.constants.kappa
-    return StepConfig(dt=float(dt), kinds=hw.syn_kinds, I_0=hw.constants.I_0,
-                      feedback_exponent=kappa / (kappa + 1.0) if feedback else None,
-                      noise=noise, silence=silence, record=record, differentiable=differentiable)
+                record: bool = False, differentiable: bool = True) -> StepConfig:
+    """The static configuration of the step function for ``hw`` (and its neuron model):
+    ``noise`` and ``silence`` say whether those draws are made at all (their amounts are
+    arguments of the simulation)."""
+    return StepConfig(dt=float(dt), kinds=hw.syn_kinds, constants=hw.constants,
+                      model=hw.neuron_model, noise=noise, silence=silence, record=record,
+                      differentiable=differentiable)
 
 
 def circuit_forward(nominal: dict[str, jax.Array], hw: HardwareNetwork, conn: Connectivity,
@@ -153,7 +152,9 @@ def circuit_forward(nominal: dict[str, jax.Array], hw: HardwareNetwork, conn: Co
 class CircuitResult:
     """Spikes of every simulated neuron ``(instances, batch, T, n)`` and optional traces.
 
-    ``i_mem`` ``(instances, batch, T, n)`` (after the reset) and ``i_syn`` ``(..., n, types)``, in
+    ``spikes`` are booleans, or per-step counts (uint8) under a neuron model that can fire several
+    times in one step (``dynapsim``). ``i_mem`` ``(instances, batch, T, n)`` (after the reset) and
+    ``i_syn`` ``(..., n, types)`` (``(..., n, 1)``: the lumped synapse of ``dynapsim``), in
     amperes, when ``record_states`` was asked. ``instances`` holds the instance numbers.
     """
 
@@ -176,7 +177,7 @@ def simulate_circuit(hw: HardwareNetwork, inputs: Any, *, dt: float, instances: 
                      mismatch: float = 0.2, seed: int = 0, noise: float = 0.0,
                      silence: float = 0.0, weight_bits: int | None = None,
                      record_states: bool = False, first_instance: int = 0,
-                     feedback: bool = False, connectivity: str = "auto",
+                     connectivity: str = "auto",
                      memory_budget: int | None = None, devices: Sequence[Any] | None = None
                      ) -> CircuitResult:
     """Simulate chips ``first_instance .. first_instance + instances - 1`` on ``inputs``.
@@ -187,8 +188,7 @@ def simulate_circuit(hw: HardwareNetwork, inputs: Any, *, dt: float, instances: 
     fraction of the spike threshold current. ``silence``: fraction of neurons that never spike.
     ``weight_bits``: round the weights to this many bits first. ``devices``: where instances are
     sharded (default: all visible devices). ``memory_budget``: bytes per device for one group of
-    instances (default: 40% of an accelerator's memory, 2 GiB on CPU). ``feedback``: add the
-    positive-feedback current. ``connectivity``: ``auto``, ``dense`` or ``event`` synaptic input.
+    instances (default: 40% of an accelerator's memory, 2 GiB on CPU). ``connectivity``: ``auto``, ``dense`` or ``event`` synaptic input.
     ``first_instance``: number of the first simulated chip (instance ``k`` is the same chip in
     every call with the same seed).
     """
@@ -197,7 +197,7 @@ def simulate_circuit(hw: HardwareNetwork, inputs: Any, *, dt: float, instances: 
     conn = build_connectivity(hw, connectivity)
     nominal = nominal_params(hw, weight_bits)
     cfg = step_config(hw, dt, noise=noise > 0, silence=silence > 0, record=record_states,
-                      feedback=feedback, differentiable=False)
+                      differentiable=False)
     devices = list(devices) if devices is not None else jax.devices()
     group = _group_size(hw, conn, x.shape, instances, record_states, len(devices),
                         memory_budget or _default_budget(devices))
