@@ -4,7 +4,7 @@ membrane step and the spike (see the package docstring for the model)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -129,11 +129,36 @@ def coefficients(p: dict[str, jax.Array], hw: HardwareNetwork, dt: float) -> Coe
     tau_syn = jnp.asarray(hw.syn_capacitance, jnp.float32) * c.U_T / (c.kappa * i_tau_syn)
     syn_ratio = floor(p["I_gain_syn"]) / i_tau_syn
     pulse_charge = -jnp.expm1(-t_pulse[:, None] / tau_syn)
-    return Coefficients(
+    coef = Coefficients(
         **neuron, decay_syn=jnp.exp(-dt / tau_syn),
         # mean of exp(-s / tau) over a step: the membrane sees the step's average current
         mean_syn=-jnp.expm1(-dt / tau_syn) * tau_syn / dt,
         syn_ratio=syn_ratio, pulse_charge=pulse_charge, charge=syn_ratio * pulse_charge)
+    if hw.neuron_model.equations == "dynapsim":
+        coef = _dynapsim_rounding(coef, p, hw, dt)
+    return coef
+
+
+def _dynapsim_rounding(coef: Coefficients, p: dict[str, jax.Array], hw: HardwareNetwork,
+                       dt: float) -> Coefficients:
+    """The refractory period and synapse factors computed as DynapSim computes them (float32
+    constants, ``1 - exp`` rather than ``expm1``): they decide, at small ``dt``, on which step a
+    refractory timer runs out."""
+    ut, v_th, kappa, cap = _f32_constants(hw.constants)
+    t_pulse = v_th * cap["pulse"] / p["I_pulse"]
+    tau_syn = (ut / kappa) * jnp.asarray(hw.syn_capacitance, jnp.float32) / \
+        jnp.maximum(p["I_tau_syn"], np.float32(hw.constants.I_0))
+    return replace(coef, t_ref=v_th * cap["ref"] / p["I_ref"], decay_syn=jnp.exp(-dt / tau_syn),
+                   pulse_charge=1.0 - jnp.exp(-t_pulse[:, None] / tau_syn))
+
+
+def _f32_constants(k: CircuitConstants) -> tuple[np.float32, np.float32, np.float32,
+                                                 dict[str, np.float32]]:
+    """``U_T``, ``V_th``, ``kappa = (kappa_n + kappa_p) / 2`` and the capacitances in float32
+    arithmetic, as DynapSim holds them."""
+    kappa = (np.float32(k.kappa_n) + np.float32(k.kappa_p)) / np.float32(2)
+    return (np.float32(k.U_T), np.float32(k.V_th), kappa,
+            {name: np.float32(v) for name, v in k.capacitance.items()})
 
 
 # -- the neuron step ---------------------------------------------------------------------------
@@ -224,7 +249,7 @@ def _dynapsim_step(c: Coefficients, cfg: StepConfig, state: tuple[jax.Array, ...
                    ) -> tuple[tuple[jax.Array, ...], jax.Array]:
     """Rockpool 3.1 DynapSim's step (see ``backends/neuron_model.py`` for its quirks)."""
     k, dt, i0 = cfg.constants, cfg.dt, jnp.float32(cfg.I_0)
-    kappa = k.kappa
+    ut, _, kappa, cap = _f32_constants(k)
     i_syn, i_mem, timer, i_ahp, v_mem = state
     sign = jnp.asarray([1.0 if kind == "excitatory" else -1.0 for kind in cfg.kinds] or [1.0],
                        jnp.float32)
@@ -238,20 +263,20 @@ def _dynapsim_step(c: Coefficients, cfg: StepConfig, state: tuple[jax.Array, ...
         -math.expm1(-t_pulse_ahp / tau_ahp) * ratio_ahp * i_w_ahp * spikes
     i_ahp = jnp.maximum(i_ahp, i0)
     # the membrane: the leak (I_tau + I_ahp) is subtracted twice; input blocked while refractory
-    feedback = i0 * jnp.exp(kappa ** 2 / (kappa + 1.0) * (v_mem / k.U_T))
+    feedback = i0 * jnp.exp(kappa ** 2 / (kappa + 1) * (v_mem / ut))
     i_leak = c.i_tau + i_ahp
     i_in = jnp.where(timer > 0, 0.0, i_syn - i_leak + c.dc)
     i_in = jnp.maximum(i_in, i0)
     i_inf_mem = c.ratio * (i_in - i_leak)
     f_mem = feedback / i_leak * (i_mem + c.gain)
-    tau_mem = (k.U_T / kappa) * k.capacitance["mem"] / i_leak
+    tau_mem = (ut / kappa) * cap["mem"] / i_leak
     change = i_mem / (tau_mem * (i_mem + c.gain)) * (
         i_inf_mem + f_mem - i_mem * (1.0 + i_ahp / c.i_tau))
     i_mem = i_mem + change * dt
     if noise is not None:
         i_mem = i_mem + noise
     i_mem = jnp.maximum(i_mem, i0)
-    v_mem = (k.U_T / kappa) * jnp.log(i_mem / i0)          # before the reset, as DynapSim
+    v_mem = (ut / kappa) * jnp.log(i_mem / i0)          # before the reset, as DynapSim
     count = jax.lax.stop_gradient(jnp.maximum(jnp.ceil(jnp.log(i_mem / c.thr)), 1.0))
     s = spike_fn(i_mem / c.thr - 1.0) * count * alive
     fired = s > 0
