@@ -45,6 +45,15 @@ DT_OPTION = typer.Option(1e-4, "--dt", help="Seconds per step (NIR files do not 
                                             "snnTorch exports assume 1e-4).")
 RESET_OPTION = typer.Option("zero", "--reset", help="Reset mode: zero or subtract.")
 REFRACTORY_OPTION = typer.Option(0.0, "--refractory", help="Refractory period in seconds.")
+#: Shared by the commands that map or simulate neurons (compile, verify).
+NEURON_MODEL_OPTION = typer.Option(
+    None, "--neuron-model",
+    help="The target's neuron model (none, sigmoid, dynapsim; docs/circuit_mapping.md). compile: "
+         "the model the biases are chosen for (default: the target's); verify: the model "
+         "simulated (default: the one the folder was compiled for; 'all': every model must "
+         "pass)")
+#: ``--neuron-model all`` on verify.
+ALL_MODELS = "all"
 
 
 @app.command()
@@ -97,6 +106,7 @@ def compile_command(
                                              "from: spectral, or mtkahypar (Mt-KaHyPar, pip "
                                              "install 'neurocc[partition]'; fewer routed events "
                                              "on large networks)"),
+        neuron_model: Optional[str] = NEURON_MODEL_OPTION,
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
@@ -108,7 +118,8 @@ def compile_command(
     net = _load(model, dt, reset, refractory)
     rates = _rates(net, inputs) if inputs is not None else None
     options = CompileOptions(
-        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive),
+        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive,
+                               neuron_model=neuron_model),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
@@ -182,15 +193,16 @@ def verify_command(
         steps: int = typer.Option(200, "--steps", help="Poisson inputs: steps per sample"),
         rate: float = typer.Option(50.0, "--rate", help="Poisson inputs: Hz (model time)"),
         sweep: bool = typer.Option(False, "--sweep", help="Also sweep mismatch, weight bits, "
-                                                          "noise and silenced fraction"),
+                                                          "noise, silenced fraction and neuron "
+                                                          "model"),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+        neuron_model: Optional[str] = NEURON_MODEL_OPTION,
 ) -> None:
     """Verify a compiled network on simulated chips against the float reference."""
+    from dataclasses import replace
+
     from neurocc.compiler.driver import read_compiled
-    from neurocc.runtime import plots
-    from neurocc.runtime.verify import (VerifyOptions, load_stimulus, poisson_stimulus,
-                                        verify_folder)
-    from neurocc.runtime.verify import sweep as run_sweep
+    from neurocc.runtime.verify import VerifyOptions, load_stimulus, poisson_stimulus
 
     folder = read_compiled(outdir)
     stimulus = load_stimulus(inputs, folder.network) if inputs is not None else \
@@ -198,19 +210,43 @@ def verify_command(
     options = VerifyOptions(instances=instances, mismatch=mismatch, noise=noise, silence=silence,
                             weight_bits=weight_bits, seed=seed, min_agreement=min_agreement,
                             min_correlation=min_correlation)
-    quiet = as_json
+    models = folder.target.neuron_models.names if neuron_model == ALL_MODELS else (neuron_model,)
+    summaries = {}
+    for model in models:
+        model_dir = outdir / "verify" if len(models) == 1 else outdir / "verify" / model
+        summaries[model] = _verify_one(folder, stimulus, replace(options, neuron_model=model),
+                                       sweep, model_dir, as_json)
+    summary = next(iter(summaries.values())) if len(models) == 1 else {
+        "passed": all(s["passed"] for s in summaries.values()),
+        "reasons": [f"{m}: {r}" for m, s in summaries.items() for r in s["reasons"]],
+        "models": summaries}
+    if len(models) > 1:
+        (outdir / "verify" / "verify.json").write_text(
+            json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, sort_keys=True))
+    if not summary["passed"]:
+        raise typer.Exit(1)
+
+
+def _verify_one(folder, stimulus, options, sweep: bool, plot_dir: Path, quiet: bool) -> dict:
+    """Verify ``folder`` under ``options`` (one neuron model); write its plots and verify.json
+    into ``plot_dir``; print the summary unless ``quiet``."""
+    from neurocc.runtime import plots
+    from neurocc.runtime.verify import verify_folder
+    from neurocc.runtime.verify import sweep as run_sweep
+
     with console.status("simulating", spinner="dots") if not quiet else _Silent() as status:
-        status.update(f"simulating {instances} chips")
+        status.update(f"simulating {options.instances} chips")
         verification, reference = verify_folder(folder, stimulus, options)
-        plot_dir = outdir / "verify"
-        plot_dir.mkdir(exist_ok=True)
+        plot_dir.mkdir(parents=True, exist_ok=True)
         written = [
             plots.rasters(verification.reference_outputs, verification.compiled_outputs,
                           verification.metrics["count_correlation"], plot_dir / "rasters.png"),
             plots.histograms(verification.metrics, plot_dir / "metrics.png")]
         points = []
         if sweep:
-            points = run_sweep(folder, stimulus, replace_instances(options),
+            points = run_sweep(folder, stimulus, replace_instances(verification.options),
                                progress=lambda what: status.update(f"sweep: {what}"))
             written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
     summary = {**verification.as_dict(), "reference": reference,
@@ -219,12 +255,9 @@ def verify_command(
                    int(x.sum()) for x in stimulus.inputs.values()) / stimulus.samples),
                "sweep": [p.__dict__ for p in points]}
     (plot_dir / "verify.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    if as_json:
-        typer.echo(json.dumps(summary, indent=1, sort_keys=True))
-    else:
+    if not quiet:
         _print_verification(summary, written + [plot_dir / "verify.json"])
-    if not verification.passed:
-        raise typer.Exit(1)
+    return summary
 
 
 @app.command("report")
@@ -291,7 +324,8 @@ def _print_verification(s: dict, written: list) -> None:
             sweep.add_column(col)
         for p in s["sweep"]:
             acc = "-" if p["accuracy"] is None else f"{p['accuracy']:.3f}"
-            sweep.add_row(p["axis"], f"{p['value']:g}", f"{p['agreement']:.3f}",
+            value = p["value"] if isinstance(p["value"], str) else f"{p['value']:g}"
+            sweep.add_row(p["axis"], value, f"{p['agreement']:.3f}",
                           f"{p['correlation']:.3f}", acc)
         console.print(sweep)
     verdict = "[green]PASS[/]" if s["passed"] else "[red]FAIL[/]: " + "; ".join(s["reasons"])

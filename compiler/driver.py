@@ -11,7 +11,7 @@ The same input with the same options gives byte-identical files.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -121,8 +121,11 @@ def compile_model(model: Any, target: Any = "dynapse2", *, chips: int | None = N
     Target). ``load_options`` (:class:`neurocc.frontend.load.LoadOptions`) supplies what a NIR
     file cannot carry: dt, reset mode, refractory period."""
     net = _network(model, load_options)
-    return Compiled(run_pipeline(net, _target(target, chips, sram_usable), options,
-                                 progress=progress))
+    target = _target(target, chips, sram_usable)
+    # the neuron model the mapping is made for, by name, so that the folder records it
+    chosen = target.neuron_models.get(options.circuit.neuron_model).name
+    options = replace(options, circuit=replace(options.circuit, neuron_model=chosen))
+    return Compiled(run_pipeline(net, target, options, progress=progress))
 
 
 @dataclass(eq=False)

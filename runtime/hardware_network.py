@@ -25,7 +25,7 @@ mapping's ``CircuitOptions.spike_threshold_current``, the value the compiler ass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import numpy as np
@@ -239,3 +239,18 @@ def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot:
         weight[sel] = code[sel] * per_core.neuron_values(st.weight_role, post_core[sel])
     return weight
 
+
+
+def neuron_network(currents: Mapping[str, Any], constants: CircuitConstants,
+                   neuron_model: NeuronModel) -> HardwareNetwork:
+    """Unconnected neurons (no synapses, no inputs) with per-neuron ``currents`` of every
+    :data:`NEURON_ROLES` role: what a single-neuron study (an f-I curve, a model fit) simulates."""
+    cur = {role: np.asarray(currents[role], float) for role in NEURON_ROLES}
+    n = int(cur["I_dc"].size)
+    cur.update({role: np.zeros((n, 0)) for role in SYNAPSE_ROLES})
+    none = np.zeros(0, np.int64)
+    return HardwareNetwork(
+        currents=cur, syn_weight=np.zeros(0), syn_src=none, syn_post=none, syn_type=none,
+        syn_group=none, hw_ids=np.arange(n), neuron_index=np.arange(n), n_neurons=n,
+        n_inputs=0, syn_types=(), syn_kinds=(), constants=constants, syn_capacitance=(),
+        neuron_model=neuron_model, populations=(("neurons", n),), outputs=("neurons",))

@@ -26,7 +26,8 @@ class VerifyOptions:
     ``noise`` (fraction of the threshold current), a ``silence`` fraction of dead neurons and an
     optional ``weight_bits`` override. The verdict passes when the median classification
     agreement and the median count correlation reach their minimums. ``van_rossum_tau``: seconds
-    of the distance's kernel (model time)."""
+    of the distance's kernel (model time). ``neuron_model``: the target's neuron model simulated
+    (None: the one the folder was compiled for, else the target's default)."""
 
     instances: int = 100
     mismatch: float = 0.2
@@ -37,6 +38,8 @@ class VerifyOptions:
     min_agreement: float = 0.8
     min_correlation: float = 0.7
     van_rossum_tau: float = 0.01
+    #: The target's neuron model simulated (None: the one the folder was compiled for).
+    neuron_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": self.reasons, "summary": self.summary,
+                "neuron_model": self.options.neuron_model,
                 "instances": self.options.instances, "mismatch": self.options.mismatch,
                 "noise": self.options.noise, "silence": self.options.silence,
                 "weight_bits": self.options.weight_bits, "seed": self.options.seed}
@@ -149,6 +153,7 @@ class CompiledSimulation:
     dt_chip: float
     input_order: tuple[str, ...]
     outputs: tuple[str, ...]
+    target: Any
 
     @classmethod
     def from_folder(cls, folder: Any) -> "CompiledSimulation":
@@ -158,19 +163,31 @@ class CompiledSimulation:
         meta = folder.deployment.meta
         circuit = meta.circuit_options or CircuitOptions()
         hw = build_hardware_network(folder.deployment.tables, folder.target,
-                                    spike_threshold=circuit.spike_threshold_current)
+                                    spike_threshold=circuit.spike_threshold_current,
+                                    neuron_model=circuit.neuron_model)
         tables = folder.deployment.tables
         return cls(network=folder.network, hardware=hw,
                    dt_chip=float(meta.dt or folder.network.dt) * circuit.time_scale,
                    input_order=tuple(name for name, _ in tables.input_populations),
-                   outputs=tuple(tables.outputs))
+                   outputs=tuple(tables.outputs), target=folder.target)
+
+    @property
+    def neuron_model(self) -> str:
+        """The model the folder was compiled for (the default of :meth:`run`)."""
+        return self.hardware.neuron_model.name
+
+    def _hardware(self, model: str | None) -> Any:
+        if model is None or model == self.neuron_model:
+            return self.hardware
+        return replace(self.hardware, neuron_model=self.target.neuron_models.get(model))
 
     def run(self, stimulus: Stimulus, options: VerifyOptions) -> tuple[np.ndarray, np.ndarray]:
         """Output spikes ``(instances, batch, T, n_out)`` and spikes per inference."""
         from .circuit import simulate_circuit
         x = np.concatenate([np.asarray(stimulus.inputs[name], dtype=np.float32)
                             for name in self.input_order], axis=-1)
-        result = simulate_circuit(self.hardware, x, dt=self.dt_chip, instances=options.instances,
+        result = simulate_circuit(self._hardware(options.neuron_model), x, dt=self.dt_chip,
+                                  instances=options.instances,
                                   mismatch=options.mismatch, seed=options.seed,
                                   noise=options.noise, silence=options.silence,
                                   weight_bits=options.weight_bits)
@@ -231,6 +248,7 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
     Returns the verification and the reference's own figures (accuracy when labelled, spikes per
     inference) for the summary."""
     sim = CompiledSimulation.from_folder(folder)
+    options = replace(options, neuron_model=options.neuron_model or sim.neuron_model)
     ref, ref_spikes = reference_outputs(sim.network, stimulus, sim.outputs)
     compiled, per_inference = sim.run(stimulus, options)
     verification = compare(ref, compiled, per_inference, stimulus, options, sim.network.dt)
@@ -242,7 +260,8 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
 
 
 #: The robustness axes and the values swept (the SE1 robustness results were reported at 20%
-#: mismatch, 2-bit weights, noise sigma 0.1 and 40% silenced neurons).
+#: mismatch, 2-bit weights, noise sigma 0.1 and 40% silenced neurons). :func:`sweep` adds the
+#: axis ``neuron_model``: every model of the target.
 SWEEP_AXES: dict[str, tuple[Any, ...]] = {
     "mismatch": (0.0, 0.05, 0.1, 0.2, 0.3),
     "weight_bits": (1, 2, 3, 4),
@@ -254,17 +273,20 @@ SWEEP_AXES: dict[str, tuple[Any, ...]] = {
 @dataclass(frozen=True)
 class SweepPoint:
     axis: str
-    value: float
+    value: float | str
     agreement: float
     correlation: float
     accuracy: float | None
 
 
 def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOptions(),
-          axes: Mapping[str, tuple[Any, ...]] = SWEEP_AXES,
+          axes: Mapping[str, tuple[Any, ...]] | None = None,
           progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
-    """Vary one axis at a time from ``options`` (the others stay as given); median metrics."""
+    """Vary one axis at a time from ``options`` (the others stay as given); median metrics.
+    ``axes``: default :data:`SWEEP_AXES` and every neuron model of the folder's target."""
     sim = CompiledSimulation.from_folder(folder)
+    if axes is None:
+        axes = {**SWEEP_AXES, "neuron_model": sim.target.neuron_models.names}
     ref, _ = reference_outputs(sim.network, stimulus, sim.outputs)
     points = []
     for axis, values in axes.items():
@@ -275,7 +297,8 @@ def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOption
             compiled, per_inference = sim.run(stimulus, point)
             v = compare(ref, compiled, per_inference, stimulus, point, sim.network.dt)
             acc = v.summary.get("accuracy", {}).get("median")
-            points.append(SweepPoint(axis, float(value), v.summary["agreement"]["median"],
+            points.append(SweepPoint(axis, value if isinstance(value, str) else float(value),
+                                     v.summary["agreement"]["median"],
                                      v.summary["count_correlation"]["median"], acc))
     return points
 
