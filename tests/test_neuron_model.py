@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from neurocc.backends.target import load_target
+from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import TargetError
 from neurocc.runtime.circuit import simulate_circuit
 from neurocc.runtime.hardware_network import HardwareNetwork
@@ -200,3 +201,64 @@ def test_an_unknown_model_name_lists_the_models():
     with pytest.raises(TargetError, match="--neuron-model"):
         SE2.neuron_models.get("teili")
     assert math.isclose(SE2.neuron_models.get("sigmoid").sigmoid[1], 0.5)
+
+
+# -- the mapping under a model, and the command line ------------------------------------------
+def _fit(model: str):
+    from neurocc.compiler.neuron_fit import fit_population
+    c = SE2.circuit
+    i_tau = c.capacitance["mem"] * c.U_T / (c.kappa * 20e-3)
+    return fit_population(SE2.neuron_models.get(model), SE2, CircuitOptions(), i_tau, 2e-3,
+                          c.V_th * c.capacitance["pulse"] / 1e-5, 1e-3, 2)
+
+
+@pytest.mark.parametrize("model", ["sigmoid", "dynapsim"])
+def test_the_fit_beats_the_feedback_free_mapping_under_the_model(model):
+    from neurocc.compiler import neuron_fit as nf
+    fit = _fit(model)
+    assert fit == _fit(model)                          # deterministic
+    assert fit.threshold_scale < 1.0                   # feedback: spikes below I_spkthr
+    c = SE2.circuit
+    i_tau = c.capacitance["mem"] * c.U_T / (c.kappa * 20e-3)
+    want = nf.lif_rates(np.asarray(nf.FIT_DRIVES), math.exp(-1e-3 / 20e-3), 2)
+    sim = nf._Simulator(SE2.neuron_models.get(model), SE2, CircuitOptions(), i_tau, 2e-3,
+                        c.V_th * c.capacitance["pulse"] / 1e-5, 1e-3, 2000)
+    unfitted = nf._residual(sim.rates([(1.0, 0.0)])[0], want)
+    assert fit.rate_rel_error < 0.5 * unfitted
+
+
+def test_dynapsim_leak_inversion_round_trips():
+    from neurocc.compiler.neuron_fit import effective_leak, leak_current
+    model = SE2.neuron_models.get("dynapsim")
+    i_tau = np.array([5e-12, 3e-11, 1e-9])
+    set_tau = leak_current(model, i_tau, SE2.circuit.I_0)
+    assert np.all(set_tau < i_tau)
+    np.testing.assert_allclose(effective_leak(model, set_tau, SE2.circuit.I_0), i_tau, rtol=1e-9)
+
+
+def test_compile_records_the_model_and_verify_defaults_to_it(tmp_path, cli):
+    from pathlib import Path
+    tiny = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+    for model in ("none", "dynapsim"):
+        code, _, err = cli(["compile", str(tiny), "-o", str(tmp_path / model),
+                            "--neuron-model", model])
+        assert code == 0, err
+    config = {m: json.loads((tmp_path / m / "config.json").read_text()) for m in ("none",
+                                                                                "dynapsim")}
+    assert config["dynapsim"]["mapping"]["circuit_options"]["neuron_model"] == "dynapsim"
+    report = json.loads((tmp_path / "dynapsim" / "report.json").read_text())["neuron_model"]
+    assert report["name"] == "dynapsim"
+    assert all(0 < f["threshold_scale"] < 1 for f in report["fit"].values())
+    # another model, other biases
+    assert config["none"]["chips"] != config["dynapsim"]["chips"]
+    code, out, _ = cli(["verify", str(tmp_path / "dynapsim"), "--instances", "4", "--json",
+                        "--samples", "4", "--steps", "100"])
+    assert json.loads(out)["neuron_model"] == "dynapsim"
+    code, out, _ = cli(["verify", str(tmp_path / "dynapsim"), "--instances", "4", "--json",
+                        "--samples", "4", "--steps", "100", "--neuron-model", "all"])
+    s = json.loads(out)
+    assert set(s["models"]) == set(SE2.neuron_models.names)
+    assert s["passed"] == all(m["passed"] for m in s["models"].values())
+    code, _, err = cli(["compile", str(tiny), "-o", str(tmp_path / "x"), "--neuron-model",
+                        "teili"])
+    assert code == 2 and "--neuron-model" in err
