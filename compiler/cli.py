@@ -52,6 +52,11 @@ NEURON_MODEL_OPTION = typer.Option(
          "the model the biases are chosen for (default: the target's); verify: the model "
          "simulated (default: the one the folder was compiled for; 'all': every model must "
          "pass)")
+CALIBRATION_OPTION = typer.Option(
+    None, "--calibration",
+    help="JSON file of one chip's measured constants (C_mem, I_0, kappa, bias scale factors, "
+         "neuron gains; docs/calibration.md), used for the bias choice (compile) and the "
+         "simulation (verify)")
 #: ``--neuron-model all`` on verify.
 ALL_MODELS = "all"
 
@@ -107,6 +112,7 @@ def compile_command(
                                              "install 'neurocc[partition]'; fewer routed events "
                                              "on large networks)"),
         neuron_model: Optional[str] = NEURON_MODEL_OPTION,
+        calibration: Optional[Path] = CALIBRATION_OPTION,
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
@@ -125,6 +131,12 @@ def compile_command(
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
                                    partitioner=partitioner),
         rates=rates)
+    if calibration is not None:
+        from neurocc.backends.calibration import calibrated_target, load_calibration
+        from neurocc.backends.target import load_target
+        loaded = load_target(target, chips=chips, sram_usable=sram_usable)
+        target, chips, sram_usable = calibrated_target(
+            loaded, load_calibration(calibration, loaded)), None, None
     with console.status("compiling") as status:
         compiled = compile_model(net, target, chips=chips, sram_usable=sram_usable,
                                  options=options,
@@ -197,6 +209,7 @@ def verify_command(
                                                           "model"),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
         neuron_model: Optional[str] = NEURON_MODEL_OPTION,
+        calibration: Optional[Path] = CALIBRATION_OPTION,
 ) -> None:
     """Verify a compiled network on simulated chips against the float reference."""
     from dataclasses import replace
@@ -209,7 +222,8 @@ def verify_command(
         poisson_stimulus(folder.network, samples=samples, steps=steps, rate_hz=rate, seed=seed)
     options = VerifyOptions(instances=instances, mismatch=mismatch, noise=noise, silence=silence,
                             weight_bits=weight_bits, seed=seed, min_agreement=min_agreement,
-                            min_correlation=min_correlation)
+                            min_correlation=min_correlation,
+                            calibration=None if calibration is None else str(calibration))
     models = folder.target.neuron_models.names if neuron_model == ALL_MODELS else (neuron_model,)
     summaries = {}
     for model in models:

@@ -93,9 +93,13 @@ class HardwareNetwork:
 
 def build_hardware_network(tables: RoutingTables, target: Any, *,
                            spike_threshold: float | None = None,
-                           neuron_model: str | None = None) -> HardwareNetwork:
+                           neuron_model: str | None = None,
+                           calibration: Any = None) -> HardwareNetwork:
     """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network
-    simulated with ``target``'s neuron model ``neuron_model`` (None: the target's default)."""
+    simulated with ``target``'s neuron model ``neuron_model`` (None: the target's default).
+
+    ``calibration`` (``backends/calibration.py``; ``target`` already calibrated with it) adds its
+    per-core bias factors and per-neuron gain factors."""
     _check_geometry(tables, target)
     syn = delivered_synapses(tables)
     src_neurons = syn.src[syn.src >= 0]
@@ -113,8 +117,12 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
     slot_of = {int(t): i for i, t in enumerate(used_types)}
 
     core_of_neuron = hw_ids // tables.neurons_per_core
-    per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold)
+    per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold,
+                           calibration.core_bias_scale if calibration is not None else {})
     currents = {role: per_core.neuron_values(role, core_of_neuron) for role in NEURON_ROLES}
+    if calibration is not None and calibration.neuron_gain:
+        gain = np.array([calibration.neuron_gain.get(int(h), 1.0) for h in hw_ids])
+        currents["I_gain_mem"] = currents["I_gain_mem"] * gain
     for role in SYNAPSE_ROLES:
         currents[role] = np.stack(
             [per_core.neuron_values(f"{role}.{st.name}", core_of_neuron) for st in types], axis=1
@@ -173,8 +181,10 @@ class _CoreBiases:
     """Realised current of each role on each used core (global core index = chip * cpc + core)."""
 
     def __init__(self, tables: RoutingTables, target: Any, cores: np.ndarray,
-                 spike_threshold: float | None):
+                 spike_threshold: float | None,
+                 core_scale: Mapping[tuple[int, int], Mapping[str, float]]):
         self.tables, self.target, self.cores = tables, target, cores
+        self.core_scale = core_scale
         if spike_threshold is None:
             spike_threshold = CircuitOptions().spike_threshold_current
         if not (np.isfinite(spike_threshold) and spike_threshold > 0):
@@ -213,7 +223,8 @@ class _CoreBiases:
             raise ConfigError(f"bias {name} ({role}) is not set", where=where,
                               fix="set every bias whose current the neurons use")
         coarse, fine = config.biases[name]
-        return float(self.target.bias_current(name, coarse, fine))
+        scale = self.core_scale.get((chip, core), {}).get(name, 1.0)
+        return float(self.target.bias_current(name, coarse, fine)) * scale
 
 
 def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot: np.ndarray,

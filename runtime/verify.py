@@ -40,6 +40,8 @@ class VerifyOptions:
     van_rossum_tau: float = 0.01
     #: The target's neuron model simulated (None: the one the folder was compiled for).
     neuron_model: str | None = None
+    #: A chip's measured constants (``backends/calibration.py``): the file's path, or None.
+    calibration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class Verification:
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": self.reasons, "summary": self.summary,
                 "neuron_model": self.options.neuron_model,
+                "calibration": self.options.calibration,
                 "instances": self.options.instances, "mismatch": self.options.mismatch,
                 "noise": self.options.noise, "silence": self.options.silence,
                 "weight_bits": self.options.weight_bits, "seed": self.options.seed}
@@ -156,15 +159,21 @@ class CompiledSimulation:
     target: Any
 
     @classmethod
-    def from_folder(cls, folder: Any) -> "CompiledSimulation":
+    def from_folder(cls, folder: Any, calibration: str | None = None) -> "CompiledSimulation":
+        """The folder's chip; with ``calibration`` (a file), the chip it describes."""
+        from neurocc.backends.calibration import calibrated_target, load_calibration
         from neurocc.compiler.circuits import CircuitOptions
 
         from .hardware_network import build_hardware_network
         meta = folder.deployment.meta
         circuit = meta.circuit_options or CircuitOptions()
-        hw = build_hardware_network(folder.deployment.tables, folder.target,
+        target, calib = folder.target, None
+        if calibration is not None:
+            calib = load_calibration(calibration, target)
+            target = calibrated_target(target, calib)
+        hw = build_hardware_network(folder.deployment.tables, target,
                                     spike_threshold=circuit.spike_threshold_current,
-                                    neuron_model=circuit.neuron_model)
+                                    neuron_model=circuit.neuron_model, calibration=calib)
         tables = folder.deployment.tables
         return cls(network=folder.network, hardware=hw,
                    dt_chip=float(meta.dt or folder.network.dt) * circuit.time_scale,
@@ -247,7 +256,7 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
 
     Returns the verification and the reference's own figures (accuracy when labelled, spikes per
     inference) for the summary."""
-    sim = CompiledSimulation.from_folder(folder)
+    sim = CompiledSimulation.from_folder(folder, options.calibration)
     options = replace(options, neuron_model=options.neuron_model or sim.neuron_model)
     ref, ref_spikes = reference_outputs(sim.network, stimulus, sim.outputs)
     compiled, per_inference = sim.run(stimulus, options)
@@ -284,7 +293,7 @@ def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOption
           progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
     """Vary one axis at a time from ``options`` (the others stay as given); median metrics.
     ``axes``: default :data:`SWEEP_AXES` and every neuron model of the folder's target."""
-    sim = CompiledSimulation.from_folder(folder)
+    sim = CompiledSimulation.from_folder(folder, options.calibration)
     if axes is None:
         axes = {**SWEEP_AXES, "neuron_model": sim.target.neuron_models.names}
     ref, _ = reference_outputs(sim.network, stimulus, sim.outputs)
