@@ -1,6 +1,8 @@
 """Circuit-level simulator of a configured DYNAP chip: DPI neurons and synapses, in JAX.
 
-Model (per simulated neuron; currents in amperes, ``kappa = (kappa_n + kappa_p) / 2``)::
+The neuron model is the target's (``HardwareNetwork.neuron_model``, ``backends/neuron_model.py``).
+The ``dpi`` equations, per simulated neuron (currents in amperes,
+``kappa = (kappa_n + kappa_p) / 2``)::
 
     tau of a DPI block    tau = C * U_T / (kappa * I_tau)      (bias currents floored at I_0)
     pulse, refractory     t_pulse = V_th * C_pulse / I_pulse,   t_ref = V_th * C_ref / I_ref
@@ -14,11 +16,12 @@ Model (per simulated neuron; currents in amperes, ``kappa = (kappa_n + kappa_p) 
                           I_mem is held at I_0 and cannot spike (the synapses keep integrating)
 
 This is the membrane equation of Chicca et al. (2014) as teili and Rockpool write it, shunting
-inhibition entering like the adaptation current. The optional positive feedback (``feedback=True``)
-adds Rockpool DynapSim's ``f(I_mem) = (I_a / I_tau_mem) * (I_mem + g)`` with
-``I_a = I_0 * (I_mem / I_0) ** (kappa / (kappa + 1))``; it is off by default because the hardware
-facts give no formula and no bias for it. Adaptation (AHP) is not simulated: no bias of the
-targets is assigned to it.
+inhibition entering like the adaptation current. A model with feedback (``sigmoid``,
+``exponential``) adds ``f(I_mem) = (I_a / I_tau_mem) * (I_mem + g)`` to ``A``; model ``none`` has
+none. Adaptation (AHP) is not simulated by the ``dpi`` equations: no bias of the targets is
+assigned to it. The ``dynapsim`` equations are Rockpool 3.1 DynapSim's, quirks included (forward
+Euler, one lumped synapse, an always-on AHP block, several spikes per step; see
+``backends/neuron_model.py``); what follows describes the ``dpi`` equations.
 
 Time stepping (step ``dt``): a neuron's spike of step ``t`` reaches its targets' synapses in step
 ``t + 1``; external input events of step ``t`` act in step ``t``. The synapses are updated first
@@ -35,7 +38,7 @@ step-mean synaptic current the IR's synaptic update is matched exactly too.
 
 Approximation-free settings (the circuit simulator then tracks the reference simulator; the test
 ``test_tracks_the_reference_simulator_with_mismatch_off`` states the tolerance): ``mismatch=0``,
-``noise=0``, ``feedback=False``, no shunting and no inhibition that drives the input below zero
+``noise=0``, neuron model ``none``, no shunting and no inhibition that drives the input below zero
 (chip currents cannot go below ``I_0`` or 0, the IR's ``v`` can), a single layer (hidden
 neuron-to-neuron connections take one step here and none in a delay-0 IR chain) and recurrent IR
 projections of delay 1. What remains is the DPI's growth out of ``I_0`` after each reset.
