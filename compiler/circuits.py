@@ -383,8 +383,8 @@ def _population_circuits(pop: Population, target: Any, o: CircuitOptions, dt: fl
     model = neuron_model_for(target, o)
     fit = None
     if model.feedback != "none" or model.equations != "dpi":
-        fit = fit_population(model, target, o, float(np.median(i_tau)), t_ref, i_pulse, dt_c,
-                             steps)
+        fit = fit_population(model, circuit, o, float(np.median(i_tau)), float(t_ref),
+                             float(i_pulse), dt_c, steps)
         i_tau = leak_current(model, i_tau, circuit.I_0)
         i_dc = np.maximum(dc_offset(model, i_tau, circuit.I_0) + (drive + fit.drive_shift) *
                           (fit.threshold_scale * S) / r_m, 0.0)

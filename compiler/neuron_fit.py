@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from neurocc.backends.circuit_constants import CircuitConstants
 from neurocc.backends.neuron_model import NeuronModel
 
 #: Constant drives (threshold 1) at which the chip's rates are matched to the LIF's.
@@ -92,16 +94,18 @@ def lif_rates(drives: np.ndarray, decay: float, ref_steps: int) -> np.ndarray:
     return 1.0 / (cross + ref_steps)
 
 
-def fit_population(model: NeuronModel, target: Any, options: Any, i_tau: float, t_ref: float,
-                   i_pulse: float, dt_chip: float, ref_steps: int) -> NeuronFit:
+@lru_cache(maxsize=64)
+def fit_population(model: NeuronModel, circuit: CircuitConstants, options: Any, i_tau: float,
+                   t_ref: float, i_pulse: float, dt_chip: float, ref_steps: int) -> NeuronFit:
     """The threshold scale and drive shift of a population whose (median) membrane sets
     ``i_tau`` (the requested current, before :func:`leak_current`), refractory ``t_ref`` and
-    pulse current ``i_pulse``."""
-    c = target.circuit
+    pulse current ``i_pulse``, on a chip of constants ``circuit`` (cached: populations alike
+    share one fit)."""
+    c = circuit
     tau = c.capacitance["mem"] * c.U_T / (c.kappa * i_tau)
     want = lif_rates(np.asarray(FIT_DRIVES), math.exp(-dt_chip / tau), ref_steps)
     steps = int(np.clip(PERIODS / want.min(), MIN_STEPS, MAX_STEPS))
-    sim = _Simulator(model, target, options, i_tau, t_ref, i_pulse, dt_chip, steps)
+    sim = _Simulator(model, circuit, options, i_tau, t_ref, i_pulse, dt_chip, steps)
     if model.feedback == "none":
         return NeuronFit(model.name, 1.0, 0.0, _residual(sim.rates([(1.0, 0.0)])[0], want))
     k, shift = _search(sim, want, COARSE_SCALES, 0.0, "scale")
@@ -135,9 +139,9 @@ def _residual(rates: np.ndarray, want: np.ndarray) -> float:
 class _Simulator:
     """Rates (spikes per step) of one neuron per (scale, drive) under the model, no mismatch."""
 
-    def __init__(self, model: NeuronModel, target: Any, options: Any, i_tau: float, t_ref: float,
-                 i_pulse: float, dt_chip: float, steps: int):
-        c = target.circuit
+    def __init__(self, model: NeuronModel, circuit: CircuitConstants, options: Any, i_tau: float,
+                 t_ref: float, i_pulse: float, dt_chip: float, steps: int):
+        c = circuit
         self.model, self.constants, self.steps, self.dt = model, c, steps, dt_chip
         set_tau = float(leak_current(model, i_tau, c.I_0))
         self.fixed = {"I_tau_mem": set_tau, "I_gain_mem": options.membrane_gain_ratio * set_tau,
