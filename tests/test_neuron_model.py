@@ -263,3 +263,21 @@ def test_compile_records_the_model_and_verify_defaults_to_it(tmp_path, cli):
     code, _, err = cli(["compile", str(tiny), "-o", str(tmp_path / "x"), "--neuron-model",
                         "teili"])
     assert code == 2 and "--neuron-model" in err
+
+
+def test_the_sweep_has_a_neuron_model_axis(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from neurocc.compiler import compile_model
+    from neurocc.compiler.driver import read_compiled
+    from neurocc.runtime import verify
+    tiny = Path(__file__).resolve().parents[1] / "examples" / "tiny.ncl"
+    compile_model(tiny, "dynapse2").save(tmp_path)
+    folder = read_compiled(tmp_path)
+    monkeypatch.setattr(verify, "SWEEP_AXES", {"mismatch": (0.0,)})
+    stim = verify.poisson_stimulus(folder.network, samples=2, steps=100)
+    points = verify.sweep(folder, stim, verify.VerifyOptions(instances=2))
+    models = [p for p in points if p.axis == "neuron_model"]
+    assert [p.value for p in models] == list(SE2.neuron_models.names)
+    # the same chip under another model behaves differently (the feedback fires more)
+    assert len({(p.agreement, p.correlation) for p in models}) > 1
