@@ -321,7 +321,7 @@ class _Silent:
 def _print_verification(s: dict, written: list) -> None:
     table = Table(title=f"Verification on {s['instances']} simulated chips "
                         f"(mismatch {s['mismatch']:g}, noise {s['noise']:g}, "
-                        f"silenced {s['silence']:g})")
+                        f"silenced {s['silence']:g}, neuron model {s['neuron_model']})")
     for col in ("metric", "median", "5%", "95%"):
         table.add_column(col)
     for name, v in s["summary"].items():
