@@ -194,3 +194,66 @@ class Fields:
 def _finite(value: int | float) -> bool:
     """A finite number a float can hold (an integer of 400 digits is not)."""
     return abs(value) < 2.0**1023 if isinstance(value, int) else math.isfinite(value)
+
+
+# -- shapes of whole documents ------------------------------------------------------------------
+#: The kinds of :func:`check_shape`.
+INT, NUM, STR, BOOL = "integer", "finite number", "string", "true or false"
+
+
+def check_shape(data: Any, shape: Any, where: str, name: str, fix: str,
+                error: type[NeuroccError]) -> Any:
+    """Return ``data`` when it has ``shape``; else one ``error`` naming the field of file
+    ``name``. A shape is a kind (:data:`INT`, :data:`NUM`, :data:`STR`, :data:`BOOL`),
+    ``[shape]`` (a list of), ``{key: shape}`` (an object with at least these keys; ``"*"``: every
+    key) or a tuple of alternatives (``None`` allows null)."""
+    problem = _problem(data, shape, "")
+    if problem is not None:
+        path, message = problem
+        raise error(f"{name} {path or '<root>'} {message}", where=where, fix=fix)
+    return data
+
+
+def _problem(value: Any, shape: Any, path: str) -> tuple[str, str] | None:
+    if isinstance(shape, tuple):
+        problems = [_problem(value, alt, path) for alt in shape if alt is not None]
+        if (value is None and None in shape) or None in problems:
+            return None
+        return problems[0]
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return path, "is not an object"
+        for key, sub in shape.items():
+            if key == "*":
+                problems = [_problem(v, sub, f"{path}.{k}".lstrip(".")) for k, v in value.items()]
+                problem = next((p for p in problems if p is not None), None)
+                if problem is not None:
+                    return problem
+                continue
+            if key not in value:
+                return f"{path}.{key}".lstrip("."), "is missing"
+            problem = _problem(value[key], sub, f"{path}.{key}".lstrip("."))
+            if problem is not None:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return path, "is not a list"
+        for k, item in enumerate(value):
+            problem = _problem(item, shape[0], f"{path}[{k}]")
+            if problem is not None:
+                return problem
+        return None
+    return None if _is_kind(value, shape) else (path, f"is not a {shape}")
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == INT:
+        return isinstance(value, int)
+    if kind == NUM:  # an integer beyond float range is not a usable number either
+        return isinstance(value, (int, float)) and _finite(value)
+    return isinstance(value, str)

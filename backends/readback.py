@@ -28,6 +28,7 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.sparse as sp
 
+from neurocc.backends.circuit_constants import NEURON_ROLES
 from neurocc.backends.config.meta import ConfigMeta, ProjectionRecord
 from neurocc.backends.target import Target
 from neurocc.compiler.circuits import (CircuitMap, CircuitOptions, PopulationCircuits,
@@ -38,7 +39,6 @@ from neurocc.compiler.tables import RoutingTables, delivered_synapses
 
 #: The time step assumed when the config records none (snnTorch's export convention).
 DEFAULT_DT = 1e-4
-NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse", "I_spkthr")
 
 
 def tables_to_network(tables: RoutingTables, target: Target, meta: ConfigMeta = ConfigMeta(),

@@ -32,6 +32,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
+from neurocc.backends.neuron_model import NeuronModels, parse_neuron_models
 from neurocc.compiler.errors import TargetError
 
 from .json_fields import Fields, parse_json
@@ -42,29 +44,10 @@ ADDRESSING_SCHEMES = ("tag", "core_neuron")
 WEIGHT_SCHEMES = ("base_sum", "count")
 SIGNS = ("excitatory", "inhibitory")
 SPEEDS = ("fast", "slow")
-#: Roles every target must realise with a bias (the spike threshold only when it is adjustable).
-NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse")
 #: Energy figures and their units: energy per routed event (one SRAM entry sent), per synaptic
 #: event (one CAM entry matched), per neuron spike, and static power per chip.
 ENERGY_FIGURES = {"E_route": "J", "E_syn": "J", "E_spike": "J", "P_static": "W"}
 UNCONFIRMED = "unconfirmed"
-
-
-@dataclass(frozen=True)
-class CircuitConstants:
-    """Physical constants of the DPI circuits (SI units)."""
-
-    U_T: float
-    kappa_n: float
-    kappa_p: float
-    I_0: float
-    V_th: float
-    capacitance: Mapping[str, float]
-
-    @property
-    def kappa(self) -> float:
-        """Mean subthreshold slope, used in ``tau = C * U_T / (kappa * I_tau)``."""
-        return (self.kappa_n + self.kappa_p) / 2
 
 
 @dataclass(frozen=True)
@@ -239,6 +222,8 @@ class Target:
     spike_threshold_adjustable: bool
     generator: BiasGenerator
     circuit: CircuitConstants
+    #: The neuron models the target defines (``backends/neuron_model.py``) and its default.
+    neuron_models: NeuronModels
     options: Mapping[str, str]
     #: Every name of ``ENERGY_FIGURES`` -> its figure (value None where the file gives none).
     energy: Mapping[str, EnergyFigure]
@@ -442,6 +427,7 @@ class _Reader(Fields):
         spike = self.field(raw, "spike_threshold", dict, "")
         adjustable = self.field(spike, "adjustable", bool, "spike_threshold")
         self.check_roles(types, by_role, weights, adjustable)
+        circuit = self.circuit()
         return Target(
             name=name,
             description=self.field(raw, "description", str, "", default=""),
@@ -466,7 +452,8 @@ class _Reader(Fields):
             biases=biases,
             spike_threshold_adjustable=adjustable,
             generator=generator,
-            circuit=self.circuit(),
+            circuit=circuit,
+            neuron_models=parse_neuron_models(raw.get("neuron_model"), circuit, self.path),
             options=MappingProxyType(dict(chosen)),
             energy=MappingProxyType(self.energy()),
             _bias_by_name=MappingProxyType({b.name: b for b in biases}),
@@ -743,7 +730,8 @@ class _Reader(Fields):
 
     def check_roles(self, types: tuple[SynapseType, ...], by_role: Mapping[str, BiasSpec],
                     weights: WeightScheme, spike_adjustable: bool) -> None:
-        needed = list(NEURON_ROLES) + (["I_spkthr"] if spike_adjustable else [])
+        # every neuron role, the spike threshold only when it is adjustable
+        needed = [r for r in NEURON_ROLES if r != "I_spkthr" or spike_adjustable]
         for st in types:
             needed += [st.tau_role, st.gain_role]
             if not weights.masked:

@@ -119,7 +119,7 @@ import numpy as np  # noqa: E402
 from neurocc.backends.target import load_target  # noqa: E402
 from neurocc.compiler.biasgen import assign_bias  # noqa: E402
 from neurocc.compiler.tables import CoreConfig, RoutingTables  # noqa: E402
-from neurocc.runtime.circuit_sim import simulate_circuit  # noqa: E402
+from neurocc.runtime.circuit import simulate_circuit  # noqa: E402
 from neurocc.runtime.hardware_network import HardwareNetwork, build_hardware_network  # noqa: E402
 
 
@@ -248,8 +248,9 @@ def rockpool_network(hw: HardwareNetwork) -> Any:
         Idc=np.maximum(cur["I_dc"], c.I_0), Igain_mem=cur["I_gain_mem"],
         Itau_mem=cur["I_tau_mem"], Iref=cur["I_ref"], Ipulse=cur["I_pulse"],
         Ispkthr=cur["I_spkthr"], Itau_syn=cur["I_tau_syn"][:, ampa],
-        Igain_syn=cur["I_gain_syn"][:, ampa], C_syn=c.C_syn[ampa], C_mem=c.C_mem,
-        C_ref=c.C_ref, C_pulse=c.C_pulse, Io=c.I_0, Ut=c.U_T, Vth=c.V_th)
+        Igain_syn=cur["I_gain_syn"][:, ampa], C_syn=hw.syn_capacitance[ampa],
+        C_mem=c.capacitance["mem"], C_ref=c.capacitance["ref"], C_pulse=c.capacitance["pulse"],
+        Io=c.I_0, Ut=c.U_T, Vth=c.V_th)
     return Sequential(LinearJax((hw.n_inputs, n), weight=w_in, has_bias=False), syn)
 
 

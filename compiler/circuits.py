@@ -37,6 +37,8 @@ import scipy.sparse as sp
 
 from .errors import UnsupportedError
 from .ir import Network, Population, make_population
+from .neuron_fit import (NeuronFit, dc_offset, effective_leak, fit_population, leak_current,
+                         neuron_model_for)
 
 if TYPE_CHECKING:
     from .compilation import Compilation
@@ -59,7 +61,9 @@ class CircuitOptions:
     leak current the target can set, at least I_0) is the leak an IF neuron gets. ``negative_drive``: ``error`` or ``clip``
     (realise a negative v_leak + bias as zero drive). ``subtract_reset``: ``error`` or ``zero``
     (accept the chip's reset to ground). ``zero_refractory_steps``: the refractory time, in steps,
-    that stands in for none (well under one step so that it rounds to zero).
+    that stands in for none (well under one step so that it rounds to zero). ``neuron_model``: the
+    target's neuron model the mapping is made for (None: the target's default;
+    ``compiler/neuron_fit.py``).
     """
 
     time_scale: float = 1.0
@@ -77,6 +81,7 @@ class CircuitOptions:
     integrator_leak_current: float | None = None
     negative_drive: str = "error"
     subtract_reset: str = "error"
+    neuron_model: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +94,17 @@ class PopulationCircuits:
     currents: Mapping[str, np.ndarray]
     #: Names of the synapse types its incoming synapses use (target order).
     synapse_types: tuple[str, ...]
+    #: The fit of a neuron model with feedback (threshold scale, drive shift, residual); None:
+    #: the linear mapping (threshold scale 1, no shift).
+    fit: NeuronFit | None = None
+
+    @property
+    def threshold_scale(self) -> float:
+        return self.fit.threshold_scale if self.fit is not None else 1.0
+
+    @property
+    def drive_shift(self) -> float:
+        return self.fit.drive_shift if self.fit is not None else 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,18 +197,19 @@ def ir_tau(tau_c: Any, dt: float, options: CircuitOptions) -> np.ndarray:
 
 
 def current_per_unit_weight(currents: Mapping[str, Any], syn_type: Any, target: Any,
-                            dt_chip: float) -> np.ndarray:
+                            dt_chip: float, threshold_scale: float = 1.0) -> np.ndarray:
     """Weight current per unit of (leaky-form) normalised weight, per post neuron.
 
     Inverts ``(r_m / S) * dI_syn * tau_syn = w * dt_chip`` through :func:`synapse_jump`; works
-    on requested and realised currents alike (``currents`` keyed by role).
+    on requested and realised currents alike (``currents`` keyed by role). ``threshold_scale``:
+    threshold 1 is ``threshold_scale * I_spkthr`` (a neuron model with feedback).
     """
     circuit = target.circuit
     i_tau_syn = np.asarray(currents[syn_type.tau_role], float)
     tau_syn = current_tau(i_tau_syn, syn_type.capacitance, circuit)
     t_pulse = circuit.V_th * circuit.capacitance["pulse"] / np.asarray(currents["I_pulse"], float)
     k = np.asarray(currents["I_gain_mem"]) / (np.asarray(currents["I_tau_mem"]) *
-                                             np.asarray(currents["I_spkthr"]))
+                                             (np.asarray(currents["I_spkthr"]) * threshold_scale))
     jump_per_w = dt_chip / (k * tau_syn)
     return jump_per_w / synapse_jump(1.0, currents[syn_type.gain_role], i_tau_syn, t_pulse,
                                      tau_syn)
@@ -207,7 +224,9 @@ def precision_floors(cmap: "CircuitMap") -> dict[str, float]:
     and gains, where relative precision is what matters.
     """
     o = cmap.options
-    return {"I_dc": o.spike_threshold_current / o.membrane_gain_ratio}
+    # a model with feedback scales the threshold (and the unit drive) down
+    scale = min([pc.threshold_scale for pc in cmap.populations.values()] + [1.0])
+    return {"I_dc": o.spike_threshold_current * scale / o.membrane_gain_ratio}
 
 
 # -- the forward mapping ----------------------------------------------------------------------
@@ -364,16 +383,24 @@ def _population_circuits(pop: Population, target: Any, o: CircuitOptions, dt: fl
         i_tau = tau_current(tau_m, caps["mem"], circuit)
         drive = pop.params["v_leak"] + pop.params["bias"]
     S, r_m = o.spike_threshold_current, o.membrane_gain_ratio
-    i_dc = i_tau + drive * S / r_m
-    i_dc = _handle_negative_drive(pop, i_dc, drive, o, where, notes)
     steps = int(round(pop.refractory / dt))
     t_ref = s * dt * (steps if steps > 0 else o.zero_refractory_steps)
+    i_pulse = width_current(o.pulse_width, caps["pulse"], circuit)
+    i_dc = _handle_negative_drive(pop, i_tau + drive * S / r_m, drive, o, where, notes)
+    model = neuron_model_for(target, o)
+    fit = None
+    if model.feedback != "none" or model.equations != "dpi":
+        fit = fit_population(model, circuit, o, float(np.median(i_tau)), float(t_ref),
+                             float(i_pulse), dt_c, steps)
+        i_tau = leak_current(model, i_tau, circuit.I_0)
+        i_dc = np.maximum(dc_offset(model, i_tau, circuit.I_0) + (drive + fit.drive_shift) *
+                          (fit.threshold_scale * S) / r_m, 0.0)
     currents = {
         "I_tau_mem": i_tau,
         "I_gain_mem": r_m * i_tau,
         "I_dc": np.maximum(i_dc, circuit.I_0),
         "I_ref": np.full(pop.size, width_current(t_ref, caps["ref"], circuit)),
-        "I_pulse": np.full(pop.size, width_current(o.pulse_width, caps["pulse"], circuit)),
+        "I_pulse": np.full(pop.size, i_pulse),
         "I_spkthr": np.full(pop.size, S),
     }
     tau_syn = _effective_tau_syn(pop, o, dt)
@@ -387,7 +414,8 @@ def _population_circuits(pop: Population, target: Any, o: CircuitOptions, dt: fl
     for value in currents.values():
         value.setflags(write=False)
     return PopulationCircuits(name=pop.name, model=pop.model, size=pop.size,
-                              currents=MappingProxyType(currents), synapse_types=tuple(names))
+                              currents=MappingProxyType(currents), synapse_types=tuple(names),
+                              fit=fit)
 
 
 def _check_reset(pop: Population, o: CircuitOptions, where: str, notes: list[str]) -> None:
@@ -442,7 +470,7 @@ def _projection_circuits(proj: Any, post: PopulationCircuits, used: Mapping[str,
     for sign, st in used.items():
         sel = data > 0 if sign == "excitatory" else data < 0
         codes[sel] = st.code
-        per_unit = current_per_unit_weight(post.currents, st, target, dt_c)
+        per_unit = current_per_unit_weight(post.currents, st, target, dt_c, post.threshold_scale)
         i_w[sel] = np.abs(leaky_w[sel]) * per_unit[rows[sel]]
     return ProjectionCircuits(name=proj.name, source=proj.source, target=proj.target, post=rows,
                               pre=cols, weight=data, syn_code=codes, i_w=i_w)
@@ -463,13 +491,16 @@ def currents_to_params(net: Network, realised: CircuitMap, target: Any) -> Netwo
     dt = float(net.dt)
     dt_c = o.time_scale * dt
     circuit, caps = target.circuit, target.circuit.capacitance
+    neuron_model = neuron_model_for(target, o)
     out = net.copy()
     for name, pc in realised.populations.items():
         cur = pc.currents
         old = net.populations[name]
-        tau_m = ir_tau(current_tau(cur["I_tau_mem"], caps["mem"], circuit), dt, o)
-        drive = (cur["I_gain_mem"] / cur["I_tau_mem"]) * (cur["I_dc"] - cur["I_tau_mem"]) / \
-            cur["I_spkthr"]
+        leak = effective_leak(neuron_model, cur["I_tau_mem"], circuit.I_0)
+        tau_m = ir_tau(current_tau(leak, caps["mem"], circuit), dt, o)
+        offset = dc_offset(neuron_model, cur["I_tau_mem"], circuit.I_0)
+        drive = (cur["I_gain_mem"] / cur["I_tau_mem"]) * (cur["I_dc"] - offset) / \
+            (cur["I_spkthr"] * pc.threshold_scale) - pc.drive_shift
         t_ref = float(np.median(circuit.V_th * caps["ref"] / cur["I_ref"])) / o.time_scale
         params: dict[str, Any] = {"tau_mem": tau_m, "v_leak": drive, "v_reset": 0.0, "bias": 0.0}
         model = "LIF"
@@ -487,7 +518,7 @@ def currents_to_params(net: Network, realised: CircuitMap, target: Any) -> Netwo
         for code in np.unique(prc.syn_code):
             st = target.synapse_type_by_code(int(code))
             sel = prc.syn_code == code
-            per_unit = current_per_unit_weight(pc.currents, st, target, dt_c)
+            per_unit = current_per_unit_weight(pc.currents, st, target, dt_c, pc.threshold_scale)
             sign = 1.0 if st.sign == "excitatory" else -1.0
             weights[sel] = sign * prc.i_w[sel] / per_unit[prc.post[sel]]
         shape = net.projections[name].weights.shape

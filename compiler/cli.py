@@ -83,6 +83,20 @@ REFRACTORY_OPTION = typer.Option(None, "--refractory", help="Refractory period i
 MAX_MEMORY_OPTION = typer.Option("4G", "--max-memory",
                                  help="Largest allocation a file's declared sizes may ask for: "
                                       "bytes, or with a K/M/G suffix")
+#: Shared by the commands that map or simulate neurons (compile, verify).
+NEURON_MODEL_OPTION = typer.Option(
+    None, "--neuron-model",
+    help="The target's neuron model (none, sigmoid, dynapsim; docs/circuit_mapping.md). compile: "
+         "the model the biases are chosen for (default: the target's); verify: the model "
+         "simulated (default: the one the folder was compiled for; 'all': every model must "
+         "pass)")
+CALIBRATION_OPTION = typer.Option(
+    None, "--calibration",
+    help="JSON file of one chip's measured constants (C_mem, I_0, kappa, bias scale factors, "
+         "neuron gains; docs/calibration.md), used for the bias choice (compile) and the "
+         "simulation (verify)")
+#: ``--neuron-model all`` on verify.
+ALL_MODELS = "all"
 
 
 @app.command()
@@ -150,6 +164,8 @@ def compile_command(
         force: bool = typer.Option(False, "--force", help="Write into an existing non-empty "
                                                           "folder that holds no neurocc output"),
         max_memory: str = MAX_MEMORY_OPTION,
+        neuron_model: Optional[str] = NEURON_MODEL_OPTION,
+        calibration: Optional[Path] = CALIBRATION_OPTION,
 ) -> None:
     """Compile a model to a chip configuration, with a placement and resource report."""
     from .circuits import CircuitOptions
@@ -174,12 +190,19 @@ def compile_command(
                                inhibition=_choice(inhibition, "--inhibition",
                                                   ("subtractive", "shunting")),
                                subtract_reset=_choice(subtract_reset, "--subtract-reset",
-                                                      ("error", "zero"))),
+                                                      ("error", "zero")),
+                               neuron_model=neuron_model),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
                                    partitioner=partitioner),
         rates=rates)
+    if calibration is not None:
+        from neurocc.backends.calibration import calibrated_target, load_calibration
+        from neurocc.backends.target import load_target
+        loaded = load_target(target, chips=chips, sram_usable=sram_usable)
+        target, chips, sram_usable = calibrated_target(
+            loaded, load_calibration(calibration, loaded)), None, None
     with console.status("compiling") as status:
         compiled = compile_model(net, target, chips=chips, sram_usable=sram_usable,
                                  options=options,
@@ -256,23 +279,24 @@ def verify_command(
         steps: int = typer.Option(200, "--steps", min=1, help="Poisson inputs: steps per sample"),
         rate: float = typer.Option(50.0, "--rate", help="Poisson inputs: Hz (model time)"),
         sweep: bool = typer.Option(False, "--sweep", help="Also sweep mismatch, weight bits, "
-                                                          "noise and silenced fraction"),
+                                                          "noise, silenced fraction and neuron "
+                                                          "model"),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
         max_memory: str = MAX_MEMORY_OPTION,
+        neuron_model: Optional[str] = NEURON_MODEL_OPTION,
+        calibration: Optional[Path] = CALIBRATION_OPTION,
 ) -> None:
     """Verify a compiled network on simulated chips against the float reference."""
-    from neurocc.compiler.driver import read_compiled
-    from neurocc.runtime import plots
-    from neurocc.runtime.verify import (VerifyOptions, load_stimulus, poisson_stimulus,
-                                        verify_folder)
-    from neurocc.runtime.verify import sweep as run_sweep
+    from dataclasses import replace
 
-    from .files import write_atomic
+    from neurocc.compiler.driver import read_compiled
+    from neurocc.runtime.verify import (RESULTS_DIR, VerifyOptions, load_stimulus,
+                                        poisson_stimulus, write_results)
+
     from .limits import check_memory
 
     budget = _max_memory(max_memory)
     folder = read_compiled(outdir, budget)
-    plot_dir = _verify_dir(outdir, inputs)
     if inputs is None:
         channels = sum(folder.network.populations[name].size for name in folder.network.inputs)
         check_memory(samples * steps * channels * 9, "the Poisson inputs (--samples x --steps "
@@ -280,14 +304,44 @@ def verify_command(
     stimulus = load_stimulus(inputs, folder.network, budget) if inputs is not None else \
         poisson_stimulus(folder.network, samples=samples, steps=steps, rate_hz=rate, seed=seed)
     neurons = sum(p.size for p in folder.network.populations.values())
-    check_memory(instances * stimulus.samples * _steps(stimulus) * neurons * 4,
-                 "the simulated spikes (--instances x samples x steps x neurons)", budget)
+    models = folder.target.neuron_models.names if neuron_model == ALL_MODELS else (neuron_model,)
+    check_memory(len(models) * instances * stimulus.samples * _steps(stimulus) * neurons * 4,
+                 "the simulated spikes (--instances x samples x steps x neurons, per neuron "
+                 "model)", budget)
     options = VerifyOptions(instances=instances, mismatch=mismatch, noise=noise, silence=silence,
                             weight_bits=weight_bits, seed=seed, min_agreement=min_agreement,
-                            min_correlation=min_correlation)
-    quiet = as_json
+                            min_correlation=min_correlation,
+                            calibration=None if calibration is None else str(calibration))
+    top = _results_dir(outdir / RESULTS_DIR, inputs)
+    dirs = {m: top if len(models) == 1 else _results_dir(top / m, inputs) for m in models}
+    summaries = {m: _verify_one(folder, stimulus, replace(options, neuron_model=m), sweep,
+                                dirs[m], as_json) for m in models}
+    summary = next(iter(summaries.values()))
+    if len(models) > 1:
+        # the folder's own model's results, with every model's verdict: what report reads
+        own = folder.deployment.meta.circuit_options
+        own = own.neuron_model if own is not None else None
+        summary = {**summaries.get(own, summary),
+                   "passed": all(s["passed"] for s in summaries.values()),
+                   "reasons": [f"{m}: {r}" for m, s in summaries.items() for r in s["reasons"]],
+                   "models": {m: {"passed": s["passed"], "reasons": s["reasons"]}
+                              for m, s in summaries.items()}}
+        write_results(top, summary)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, sort_keys=True))
+    if not summary["passed"]:
+        raise typer.Exit(1)
+
+
+def _verify_one(folder, stimulus, options, sweep: bool, plot_dir: Path, quiet: bool) -> dict:
+    """Verify ``folder`` under ``options`` (one neuron model); write its plots and verify.json
+    into ``plot_dir``; print the summary unless ``quiet``."""
+    from neurocc.runtime import plots
+    from neurocc.runtime.verify import RESULTS_FILE, verify_folder, write_results
+    from neurocc.runtime.verify import sweep as run_sweep
+
     with console.status("simulating", spinner="dots") if not quiet else _Silent() as status:
-        status.update(f"simulating {instances} chips")
+        status.update(f"simulating {options.instances} chips")
         verification, reference = verify_folder(folder, stimulus, options)
         written = [
             plots.rasters(verification.reference_outputs, verification.compiled_outputs,
@@ -295,7 +349,7 @@ def verify_command(
             plots.histograms(verification.metrics, plot_dir / "metrics.png")]
         points = []
         if sweep:
-            points = run_sweep(folder, stimulus, replace_instances(options),
+            points = run_sweep(folder, stimulus, replace_instances(verification.options),
                                progress=lambda what: status.update(f"sweep: {what}"))
             written.append(plots.sweep_plot(points, plot_dir / "sweep.png"))
     summary = {**verification.as_dict(), "reference": reference,
@@ -303,33 +357,28 @@ def verify_command(
                "input_events_per_inference": float(sum(
                    int(x.sum()) for x in stimulus.inputs.values()) / stimulus.samples),
                "sweep": [p.__dict__ for p in points]}
-    write_atomic(plot_dir / "verify.json", json.dumps(summary, indent=1, sort_keys=True) + "\n",
-                 fix=VERIFY_DIR_FIX)
-    if as_json:
-        typer.echo(json.dumps(summary, indent=1, sort_keys=True))
-    else:
-        _print_verification(summary, written + [plot_dir / "verify.json"])
-    if not verification.passed:
-        raise typer.Exit(1)
+    write_results(plot_dir, summary)
+    if not quiet:
+        _print_verification(summary, written + [plot_dir / RESULTS_FILE])
+    return summary
 
 
 def _steps(stimulus) -> int:
     return int(next(iter(stimulus.inputs.values())).shape[1])
 
 
-VERIFY_DIR_FIX = ("make OUTDIR/verify a writable folder (verify writes its results there), or "
-                  "verify a copy of the compiled folder")
-VERIFY_OUTPUTS = ("rasters.png", "metrics.png", "sweep.png", "verify.json")
+def _results_dir(path: Path, inputs: Optional[Path]) -> Path:
+    """A results folder of verify, created and checked writable before anything is simulated."""
+    from neurocc.runtime.verify import RESULT_FILES
 
-
-def _verify_dir(outdir: Path, inputs: Optional[Path]) -> Path:
-    """``OUTDIR/verify``, created and checked writable before anything is simulated."""
     from .files import prepare_output_dir, refuse_inputs
-    plot_dir = prepare_output_dir(outdir / "verify", force=True, fix=VERIFY_DIR_FIX)
-    for name in VERIFY_OUTPUTS:
-        refuse_inputs(plot_dir / name, (inputs,), fix="keep the --inputs file outside "
-                                                      "OUTDIR/verify")
-    return plot_dir
+    fix = ("make OUTDIR/verify a writable folder (verify writes its results there), or verify "
+           "a copy of the compiled folder")
+    folder = prepare_output_dir(path, force=True, fix=fix)
+    for name in RESULT_FILES:
+        refuse_inputs(folder / name, (inputs,), fix="keep the --inputs file outside "
+                                                    "OUTDIR/verify")
+    return folder
 
 
 @app.command("report")
@@ -345,6 +394,8 @@ def report_command(
         max_memory: str = MAX_MEMORY_OPTION,
 ) -> None:
     """Report a compiled folder: resources, placement, quantization, energy, verification."""
+    from neurocc.runtime.verify import RESULT_FILES, RESULTS_DIR
+
     from .driver import CONFIG_FILE, NETWORK_FILE, REPORT_FILE
     from .files import refuse_inputs
     from .report.console import collect, print_report
@@ -352,7 +403,7 @@ def report_command(
 
     html_path = html if html is not None else outdir / "report.html"
     reads = [outdir / name for name in (CONFIG_FILE, REPORT_FILE, NETWORK_FILE)]
-    reads += [outdir / "verify" / name for name in VERIFY_OUTPUTS] + [energy]
+    reads += [outdir / RESULTS_DIR / name for name in RESULT_FILES] + [energy]
     refuse_inputs(html_path, reads, fix="pass --html a new path, e.g. OUTDIR/report.html")
     data = collect(outdir, energy, _max_memory(max_memory))
     html_path = write_html(data, outdir, html_path)
@@ -387,7 +438,7 @@ class _Silent:
 def _print_verification(s: dict, written: list) -> None:
     table = Table(title=f"Verification on {s['instances']} simulated chips "
                         f"(mismatch {s['mismatch']:g}, noise {s['noise']:g}, "
-                        f"silenced {s['silence']:g})")
+                        f"silenced {s['silence']:g}, neuron model {s['neuron_model']})")
     for col in ("metric", "median", "5%", "95%"):
         table.add_column(col)
     for name, v in s["summary"].items():
@@ -404,7 +455,8 @@ def _print_verification(s: dict, written: list) -> None:
             sweep.add_column(col)
         for p in s["sweep"]:
             acc = "-" if p["accuracy"] is None else f"{p['accuracy']:.3f}"
-            sweep.add_row(p["axis"], f"{p['value']:g}", f"{p['agreement']:.3f}",
+            value = p["value"] if isinstance(p["value"], str) else f"{p['value']:g}"
+            sweep.add_row(p["axis"], value, f"{p['agreement']:.3f}",
                           f"{p['correlation']:.3f}", acc)
         console.print(sweep)
     verdict = "[green]PASS[/]" if s["passed"] else "[red]FAIL[/]: " + "; ".join(s["reasons"])

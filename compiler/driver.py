@@ -141,8 +141,11 @@ def compile_model(model: Any, target: Target | str | Path = "dynapse2", *,
     Target). ``load_options`` (:class:`neurocc.frontend.load.LoadOptions`) supplies what a NIR
     file cannot carry: dt, reset mode, refractory period."""
     net = _network(model, load_options)
-    state, seconds = run_pipeline(net, _target(target, chips, sram_usable), options,
-                                  progress=progress)
+    target = _target(target, chips, sram_usable)
+    # the neuron model the mapping is made for, by name, so that the folder records it
+    chosen = target.neuron_models.get(options.circuit.neuron_model).name
+    options = replace(options, circuit=replace(options.circuit, neuron_model=chosen))
+    state, seconds = run_pipeline(net, target, options, progress=progress)
     return Compiled(state, seconds)
 
 

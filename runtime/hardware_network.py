@@ -25,36 +25,21 @@ mapping's ``CircuitOptions.spike_threshold_current``, the value the compiler ass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import jax
 import numpy as np
 
+from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
+from neurocc.backends.neuron_model import NeuronModel
 from neurocc.compiler.circuits import CircuitOptions
 from neurocc.compiler.errors import ConfigError, TargetError
 from neurocc.compiler.tables import RoutingTables, delivered_synapses
 
-#: Per-neuron circuit currents the simulator reads (shape ``(n,)``).
-NEURON_ROLES = ("I_tau_mem", "I_gain_mem", "I_dc", "I_ref", "I_pulse", "I_spkthr")
 #: Per-neuron, per-synapse-type currents (shape ``(n, types)``).
 SYNAPSE_ROLES = ("I_tau_syn", "I_gain_syn")
 #: How a synapse type acts on the membrane.
 SYNAPSE_KINDS = ("excitatory", "inhibitory", "shunting")
-
-
-@dataclass(frozen=True)
-class CircuitConstants:
-    """Physical constants and capacitances the simulator needs (SI units; hashable)."""
-
-    U_T: float
-    kappa: float
-    I_0: float
-    V_th: float
-    C_mem: float
-    C_ref: float
-    C_pulse: float
-    #: Capacitance of each used synapse type, in ``HardwareNetwork.syn_types`` order.
-    C_syn: tuple[float, ...]
 
 
 @jax.tree_util.register_dataclass
@@ -83,6 +68,10 @@ class HardwareNetwork:
     syn_types: tuple[str, ...] = field(metadata=dict(static=True))
     syn_kinds: tuple[str, ...] = field(metadata=dict(static=True))
     constants: CircuitConstants = field(metadata=dict(static=True))
+    #: Capacitance (F) of each used synapse type, in ``syn_types`` order.
+    syn_capacitance: tuple[float, ...] = field(metadata=dict(static=True))
+    #: The neuron model the simulator integrates (``backends/neuron_model.py``).
+    neuron_model: NeuronModel = field(metadata=dict(static=True))
     #: (name, size) of the IR's non-input populations, in the order of ``neuron_index``.
     populations: tuple[tuple[str, int], ...] = field(metadata=dict(static=True))
     outputs: tuple[str, ...] = field(metadata=dict(static=True))
@@ -103,8 +92,14 @@ class HardwareNetwork:
 
 
 def build_hardware_network(tables: RoutingTables, target: Any, *,
-                           spike_threshold: float | None = None) -> HardwareNetwork:
-    """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network."""
+                           spike_threshold: float | None = None,
+                           neuron_model: str | None = None,
+                           calibration: Any = None) -> HardwareNetwork:
+    """Read the configuration ``tables`` with ``target``'s bias tables into a simulator network
+    simulated with ``target``'s neuron model ``neuron_model`` (None: the target's default).
+
+    ``calibration`` (``backends/calibration.py``; ``target`` already calibrated with it) adds its
+    per-core bias factors and per-neuron gain factors."""
     _check_geometry(tables, target)
     syn = delivered_synapses(tables)
     src_neurons = syn.src[syn.src >= 0]
@@ -122,8 +117,12 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
     slot_of = {int(t): i for i, t in enumerate(used_types)}
 
     core_of_neuron = hw_ids // tables.neurons_per_core
-    per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold)
+    per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold,
+                           calibration.core_bias_scale if calibration is not None else {})
     currents = {role: per_core.neuron_values(role, core_of_neuron) for role in NEURON_ROLES}
+    if calibration is not None and calibration.neuron_gain:
+        gain = np.array([calibration.neuron_gain.get(int(h), 1.0) for h in hw_ids])
+        currents["I_gain_mem"] = currents["I_gain_mem"] * gain
     for role in SYNAPSE_ROLES:
         currents[role] = np.stack(
             [per_core.neuron_values(f"{role}.{st.name}", core_of_neuron) for st in types], axis=1
@@ -143,7 +142,9 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
         n_neurons=int(n), n_inputs=int(n_inputs),
         syn_types=tuple(st.name for st in types),
         syn_kinds=tuple(_kind(st) for st in types),
-        constants=_constants(target, types),
+        constants=target.circuit,
+        syn_capacitance=tuple(float(st.capacitance) for st in types),
+        neuron_model=target.neuron_models.get(neuron_model),
         populations=tuple((name, int(size)) for name, size in tables.populations),
         outputs=tuple(tables.outputs))
 
@@ -176,20 +177,14 @@ def _kind(st: Any) -> str:
     return "shunting" if st.shunting else "inhibitory"
 
 
-def _constants(target: Any, types: list[Any]) -> CircuitConstants:
-    c = target.circuit
-    return CircuitConstants(U_T=c.U_T, kappa=c.kappa, I_0=c.I_0, V_th=c.V_th,
-                            C_mem=c.capacitance["mem"], C_ref=c.capacitance["ref"],
-                            C_pulse=c.capacitance["pulse"],
-                            C_syn=tuple(float(st.capacitance) for st in types))
-
-
 class _CoreBiases:
     """Realised current of each role on each used core (global core index = chip * cpc + core)."""
 
     def __init__(self, tables: RoutingTables, target: Any, cores: np.ndarray,
-                 spike_threshold: float | None):
+                 spike_threshold: float | None,
+                 core_scale: Mapping[tuple[int, int], Mapping[str, float]]):
         self.tables, self.target, self.cores = tables, target, cores
+        self.core_scale = core_scale
         if spike_threshold is None:
             spike_threshold = CircuitOptions().spike_threshold_current
         if not (np.isfinite(spike_threshold) and spike_threshold > 0):
@@ -228,7 +223,8 @@ class _CoreBiases:
             raise ConfigError(f"bias {name} ({role}) is not set", where=where,
                               fix="set every bias whose current the neurons use")
         coarse, fine = config.biases[name]
-        return float(self.target.bias_current(name, coarse, fine))
+        scale = self.core_scale.get((chip, core), {}).get(name, 1.0)
+        return float(self.target.bias_current(name, coarse, fine)) * scale
 
 
 def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot: np.ndarray,
@@ -245,3 +241,18 @@ def _weight_currents(target: Any, per_core: _CoreBiases, types: list[Any], slot:
     return scheme.entry_current(code, slot, types,
                                 lambda role, rows: per_core.neuron_values(role, post_core[rows]))
 
+
+
+def neuron_network(currents: Mapping[str, Any], constants: CircuitConstants,
+                   neuron_model: NeuronModel) -> HardwareNetwork:
+    """Unconnected neurons (no synapses, no inputs) with per-neuron ``currents`` of every
+    :data:`NEURON_ROLES` role: what a single-neuron study (an f-I curve, a model fit) simulates."""
+    cur = {role: np.asarray(currents[role], float) for role in NEURON_ROLES}
+    n = int(cur["I_dc"].size)
+    cur.update({role: np.zeros((n, 0)) for role in SYNAPSE_ROLES})
+    none = np.zeros(0, np.int64)
+    return HardwareNetwork(
+        currents=cur, syn_weight=np.zeros(0), syn_src=none, syn_post=none, syn_type=none,
+        syn_group=none, hw_ids=np.arange(n), neuron_index=np.arange(n), n_neurons=n,
+        n_inputs=0, syn_types=(), syn_kinds=(), constants=constants, syn_capacitance=(),
+        neuron_model=neuron_model, populations=(("neurons", n),), outputs=("neurons",))

@@ -8,6 +8,7 @@ what is verified is what would be loaded onto the chip.
 
 from __future__ import annotations
 
+import json
 import math
 import zipfile
 import zlib
@@ -17,8 +18,10 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from neurocc.compiler.errors import ModelFormatError, SimulationError
-from neurocc.compiler.files import check_regular_file
+from neurocc.backends.config.text import read_text
+from neurocc.backends.json_fields import BOOL, INT, NUM, STR, check_shape, parse_json
+from neurocc.compiler.errors import ConfigError, ModelFormatError, SimulationError
+from neurocc.compiler.files import check_regular_file, write_atomic
 from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
 from neurocc.compiler.ir import Network
 
@@ -31,7 +34,8 @@ class VerifyOptions:
     ``noise`` (fraction of the threshold current), a ``silence`` fraction of dead neurons and an
     optional ``weight_bits`` override. The verdict passes when the median classification
     agreement and the median count correlation reach their minimums. ``van_rossum_tau``: seconds
-    of the distance's kernel (model time)."""
+    of the distance's kernel (model time). ``neuron_model``: the target's neuron model simulated
+    (None: the one the folder was compiled for, else the target's default)."""
 
     instances: int = 100
     mismatch: float = 0.2
@@ -42,6 +46,10 @@ class VerifyOptions:
     min_agreement: float = 0.8
     min_correlation: float = 0.7
     van_rossum_tau: float = 0.01
+    #: The target's neuron model simulated (None: the one the folder was compiled for).
+    neuron_model: str | None = None
+    #: A chip's measured constants (``backends/calibration.py``): the file's path, or None.
+    calibration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,8 @@ class Verification:
 
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": self.reasons, "summary": self.summary,
+                "neuron_model": self.options.neuron_model,
+                "calibration": self.options.calibration,
                 "instances": self.options.instances, "mismatch": self.options.mismatch,
                 "noise": self.options.noise, "silence": self.options.silence,
                 "weight_bits": self.options.weight_bits, "seed": self.options.seed}
@@ -224,28 +234,47 @@ class CompiledSimulation:
     dt_chip: float
     input_order: tuple[str, ...]
     outputs: tuple[str, ...]
+    target: Any
 
     @classmethod
-    def from_folder(cls, folder: Any) -> "CompiledSimulation":
+    def from_folder(cls, folder: Any, calibration: str | None = None) -> "CompiledSimulation":
+        """The folder's chip; with ``calibration`` (a file), the chip it describes."""
+        from neurocc.backends.calibration import calibrated_target, load_calibration
         from neurocc.compiler.circuits import CircuitOptions
 
         from .hardware_network import build_hardware_network
         meta = folder.deployment.meta
         circuit = meta.circuit_options or CircuitOptions()
-        hw = build_hardware_network(folder.deployment.tables, folder.target,
-                                    spike_threshold=circuit.spike_threshold_current)
+        target, calib = folder.target, None
+        if calibration is not None:
+            calib = load_calibration(calibration, target)
+            target = calibrated_target(target, calib)
+        hw = build_hardware_network(folder.deployment.tables, target,
+                                    spike_threshold=circuit.spike_threshold_current,
+                                    neuron_model=circuit.neuron_model, calibration=calib)
         tables = folder.deployment.tables
         return cls(network=folder.network, hardware=hw,
                    dt_chip=float(meta.dt or folder.network.dt) * circuit.time_scale,
                    input_order=tuple(name for name, _ in tables.input_populations),
-                   outputs=tuple(tables.outputs))
+                   outputs=tuple(tables.outputs), target=folder.target)
+
+    @property
+    def neuron_model(self) -> str:
+        """The model the folder was compiled for (the default of :meth:`run`)."""
+        return self.hardware.neuron_model.name
+
+    def _hardware(self, model: str | None) -> Any:
+        if model is None or model == self.neuron_model:
+            return self.hardware
+        return replace(self.hardware, neuron_model=self.target.neuron_models.get(model))
 
     def run(self, stimulus: Stimulus, options: VerifyOptions) -> tuple[np.ndarray, np.ndarray]:
         """Output spikes ``(instances, batch, T, n_out)`` and spikes per inference."""
-        from .circuit_sim import simulate_circuit
+        from .circuit import simulate_circuit
         x = np.concatenate([np.asarray(stimulus.inputs[name], dtype=np.float32)
                             for name in self.input_order], axis=-1)
-        result = simulate_circuit(self.hardware, x, dt=self.dt_chip, instances=options.instances,
+        result = simulate_circuit(self._hardware(options.neuron_model), x, dt=self.dt_chip,
+                                  instances=options.instances,
                                   mismatch=options.mismatch, seed=options.seed,
                                   noise=options.noise, silence=options.silence,
                                   weight_bits=options.weight_bits)
@@ -305,7 +334,8 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
 
     Returns the verification and the reference's own figures (accuracy when labelled, spikes per
     inference) for the summary."""
-    sim = CompiledSimulation.from_folder(folder)
+    sim = CompiledSimulation.from_folder(folder, options.calibration)
+    options = replace(options, neuron_model=options.neuron_model or sim.neuron_model)
     ref, ref_spikes = reference_outputs(sim.network, stimulus, sim.outputs)
     compiled, per_inference = sim.run(stimulus, options)
     verification = compare(ref, compiled, per_inference, stimulus, options, sim.network.dt)
@@ -317,7 +347,8 @@ def verify_folder(folder: Any, stimulus: Stimulus, options: VerifyOptions = Veri
 
 
 #: The robustness axes and the values swept (the SE1 robustness results were reported at 20%
-#: mismatch, 2-bit weights, noise sigma 0.1 and 40% silenced neurons).
+#: mismatch, 2-bit weights, noise sigma 0.1 and 40% silenced neurons). :func:`sweep` adds the
+#: axis ``neuron_model``: every model of the target.
 SWEEP_AXES: dict[str, tuple[Any, ...]] = {
     "mismatch": (0.0, 0.05, 0.1, 0.2, 0.3),
     "weight_bits": (1, 2, 3, 4),
@@ -329,17 +360,20 @@ SWEEP_AXES: dict[str, tuple[Any, ...]] = {
 @dataclass(frozen=True)
 class SweepPoint:
     axis: str
-    value: float
+    value: float | str
     agreement: float
     correlation: float
     accuracy: float | None
 
 
 def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOptions(),
-          axes: Mapping[str, tuple[Any, ...]] = SWEEP_AXES,
+          axes: Mapping[str, tuple[Any, ...]] | None = None,
           progress: Callable[[str], None] | None = None) -> list[SweepPoint]:
-    """Vary one axis at a time from ``options`` (the others stay as given); median metrics."""
-    sim = CompiledSimulation.from_folder(folder)
+    """Vary one axis at a time from ``options`` (the others stay as given); median metrics.
+    ``axes``: default :data:`SWEEP_AXES` and every neuron model of the folder's target."""
+    sim = CompiledSimulation.from_folder(folder, options.calibration)
+    if axes is None:
+        axes = {**SWEEP_AXES, "neuron_model": sim.target.neuron_models.names}
     ref, _ = reference_outputs(sim.network, stimulus, sim.outputs)
     points = []
     for axis, values in axes.items():
@@ -350,7 +384,49 @@ def sweep(folder: Any, stimulus: Stimulus, options: VerifyOptions = VerifyOption
             compiled, per_inference = sim.run(stimulus, point)
             v = compare(ref, compiled, per_inference, stimulus, point, sim.network.dt)
             acc = v.summary.get("accuracy", {}).get("median")
-            points.append(SweepPoint(axis, float(value), v.summary["agreement"]["median"],
+            points.append(SweepPoint(axis, value if isinstance(value, str) else float(value),
+                                     v.summary["agreement"]["median"],
                                      v.summary["count_correlation"]["median"], acc))
     return points
 
+
+
+# -- the results folder: OUTDIR/verify/{verify.json, rasters.png, metrics.png, sweep.png} -------
+#: Where verification writes its results inside a compiled folder, and what it writes there.
+RESULTS_DIR = "verify"
+RESULTS_FILE = "verify.json"
+PLOTS = ("rasters.png", "metrics.png", "sweep.png")
+RESULT_FILES = PLOTS + (RESULTS_FILE,)
+RESULTS_FIX = "run `neurocc verify` on the folder again"
+
+_STATS = {"median": NUM, "p5": NUM, "p95": NUM}
+_SWEEP = {"axis": STR, "value": NUM, "agreement": NUM, "correlation": NUM,
+          "accuracy": (None, NUM)}
+#: ``verify.json`` as readers rely on it (``"*"``: every key of the object).
+RESULTS_SHAPE: dict[str, Any] = {
+    "passed": BOOL, "reasons": [STR], "instances": INT, "mismatch": NUM, "noise": NUM,
+    "silence": NUM, "reference": {"spikes_per_inference": NUM},
+    "summary": {"spikes_per_inference": _STATS, "*": _STATS}, "sweep": [_SWEEP],
+    "steps": (None, INT), "input_events_per_inference": (None, NUM),
+}
+
+
+def write_results(results_dir: Path, summary: Mapping[str, Any]) -> Path:
+    """Write ``summary`` as ``results_dir/verify.json`` (canonical JSON, atomically)."""
+    return write_atomic(results_dir / RESULTS_FILE,
+                        json.dumps(summary, indent=1, sort_keys=True) + "\n",
+                        fix="make OUTDIR/verify a writable folder, or verify a copy of the "
+                            "compiled folder")
+
+
+def read_results(outdir: Path, max_memory: int = DEFAULT_MAX_MEMORY) -> dict[str, Any] | None:
+    """``OUTDIR/verify/verify.json`` checked against :data:`RESULTS_SHAPE`, plus ``plots`` (the
+    PNG names present); None when the folder has not been verified."""
+    path = Path(outdir) / RESULTS_DIR / RESULTS_FILE
+    if not path.exists():
+        return None
+    text = read_text(path, max_memory)
+    data = check_shape(parse_json(text, str(path), ConfigError, RESULTS_FIX), RESULTS_SHAPE,
+                       str(path), RESULTS_FILE, RESULTS_FIX, ConfigError)
+    data["plots"] = [name for name in PLOTS if (path.parent / name).is_file()]
+    return data

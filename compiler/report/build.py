@@ -179,4 +179,17 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "core_traffic_events": _traffic(c),
         "expected_activity": _expected_activity(c),
         "notes": list(c.circuits.notes) + _compile_notes(c),
+        "neuron_model": _neuron_model(c),
     }
+
+
+def _neuron_model(c: Compilation) -> dict[str, Any]:
+    """The neuron model the mapping was made for and, per population, its fit
+    (``compiler/neuron_fit.py``: threshold scale, drive shift, largest f-I rate error vs the LIF;
+    null for the linear mapping of the model without feedback)."""
+    fits = {name: None if pc.fit is None else
+            {"threshold_scale": _round(pc.fit.threshold_scale, 6),
+             "drive_shift": _round(pc.fit.drive_shift, 6),
+             "rate_rel_error": _round(pc.fit.rate_rel_error, 4)}
+            for name, pc in c.circuits.populations.items()}
+    return {"name": c.options.circuit.neuron_model, "fit": fits}

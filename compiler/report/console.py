@@ -34,15 +34,12 @@ from ..driver import read_compiled
 from .energy import activity_from_report, activity_from_verify, estimate, fanouts
 from ..limits import DEFAULT_MAX_MEMORY
 from .build import _round
-from .schema import VERIFY, check_report
 
 if TYPE_CHECKING:
     from neurocc.backends.target import Target
 
 VIEW_FORMAT = "neurocc-report-view"
 VIEW_VERSION = 1
-VERIFY_FILE = Path("verify") / "verify.json"
-VERIFY_PLOTS = ("rasters.png", "metrics.png", "sweep.png")
 
 
 def collect(outdir: str | Path, energy_file: str | Path | None = None,
@@ -116,15 +113,8 @@ def _resources(tables: Any) -> dict[str, list[int]]:
 
 
 def _verification(outdir: Path, max_memory: int) -> dict[str, Any] | None:
-    from neurocc.backends.config.text import parse, read_text
-    path = outdir / VERIFY_FILE
-    if not path.exists():
-        return None
-    fix = "run `neurocc verify` on the folder again"
-    data = check_report(parse(read_text(path, max_memory), str(path), fix), str(path), VERIFY,
-                        "verify.json", fix=fix)
-    data["plots"] = [name for name in VERIFY_PLOTS if (path.parent / name).is_file()]
-    return data
+    from neurocc.runtime.verify import read_results
+    return read_results(outdir, max_memory)
 
 
 def _rounded(obj: Any) -> Any:

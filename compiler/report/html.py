@@ -17,8 +17,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from neurocc.runtime.verify import RESULTS_DIR
+
 from ..files import write_atomic
-from .console import VERIFY_FILE, energy_lines, si, summary_rows
+from .console import energy_lines, si, summary_rows
 
 SVG_SALT = "neurocc-report"
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
@@ -136,7 +138,7 @@ def _verification(v: dict[str, Any] | None, outdir: Path) -> str:
                          for name, m in v["summary"].items()])
     images = "".join(
         f"<div class='plot'><img alt='{escape(name)}' src='data:image/png;base64,"
-        f"{base64.b64encode((outdir / VERIFY_FILE.parent / name).read_bytes()).decode()}'>"
+        f"{base64.b64encode((outdir / RESULTS_DIR / name).read_bytes()).decode()}'>"
         f"</div>\n" for name in v["plots"])
     return head + verdict + table + "\n" + images
 

@@ -7,12 +7,12 @@ field instead of a ``KeyError`` deep in the rendering.
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from neurocc.backends.json_fields import BOOL, INT, NUM, STR, check_shape
 
 from ..errors import ConfigError
 
-INT, NUM, STR, BOOL = "integer", "finite number", "string", "true or false"
 
 _BIAS = {"bias": STR, "role": STR, "coarse": INT, "fine": INT, "rel_error": NUM,
          "requested_A": NUM, "realised_A": NUM}
@@ -35,76 +35,13 @@ REPORT: dict[str, Any] = {
     "core_traffic_events": [[NUM]], "expected_activity": (None, _ACTIVITY),
 }
 
-_STATS = {"median": NUM, "p5": NUM, "p95": NUM}
-_SWEEP = {"axis": STR, "value": NUM, "agreement": NUM, "correlation": NUM,
-          "accuracy": (None, NUM)}
-
-#: ``verify/verify.json`` as the report reads it (``"*"``: every key of the object).
-VERIFY: dict[str, Any] = {
-    "passed": BOOL, "reasons": [STR], "instances": INT, "mismatch": NUM, "noise": NUM,
-    "silence": NUM, "reference": {"spikes_per_inference": NUM},
-    "summary": {"spikes_per_inference": _STATS, "*": _STATS}, "sweep": [_SWEEP],
-    "steps": (None, INT), "input_events_per_inference": (None, NUM),
-}
-
 FIX = "regenerate the folder with `neurocc compile MODEL -o OUTDIR`"
 
 
-def check_report(data: Any, where: str, shape: dict[str, Any] = REPORT,
-                 name: str = "report.json", fix: str = FIX) -> dict[str, Any]:
-    """Return ``data`` when it has ``shape`` (:data:`REPORT`, :data:`VERIFY`); else raise
-    :class:`ConfigError` naming the field of file ``name``."""
-    problem = _problem(data, shape, "")
-    if problem is not None:
-        path, message = problem
-        raise ConfigError(f"{name} {path or '<root>'} {message}", where=where, fix=fix)
-    return data
-
-
-def _problem(value: Any, shape: Any, path: str) -> tuple[str, str] | None:
-    if isinstance(shape, tuple):
-        problems = [_problem(value, alt, path) for alt in shape if alt is not None]
-        if (value is None and None in shape) or None in problems:
-            return None
-        return problems[0]
-    if isinstance(shape, dict):
-        if not isinstance(value, dict):
-            return path, "is not an object"
-        for key, sub in shape.items():
-            if key == "*":
-                problems = [_problem(v, sub, f"{path}.{k}".lstrip(".")) for k, v in value.items()]
-                problem = next((p for p in problems if p is not None), None)
-                if problem is not None:
-                    return problem
-                continue
-            if key not in value:
-                return f"{path}.{key}".lstrip("."), "is missing"
-            problem = _problem(value[key], sub, f"{path}.{key}".lstrip("."))
-            if problem is not None:
-                return problem
-        return None
-    if isinstance(shape, list):
-        if not isinstance(value, list):
-            return path, "is not a list"
-        for k, item in enumerate(value):
-            problem = _problem(item, shape[0], f"{path}[{k}]")
-            if problem is not None:
-                return problem
-        return None
-    return None if _is_kind(value, shape) else (path, f"is not a {shape}")
-
-
-def _is_kind(value: Any, kind: str) -> bool:
-    if kind == BOOL:
-        return isinstance(value, bool)
-    if isinstance(value, bool):
-        return False
-    if kind == INT:
-        return isinstance(value, int)
-    if kind == NUM:  # an integer beyond float range is not a usable number either
-        return abs(value) < 2.0**1023 if isinstance(value, int) else \
-            isinstance(value, float) and math.isfinite(value)
-    return isinstance(value, str)
+def check_report(data: Any, where: str) -> dict[str, Any]:
+    """Return ``data`` when it has the shape of :data:`REPORT`; else one :class:`ConfigError`
+    naming the field."""
+    return check_shape(data, REPORT, where, "report.json", FIX, ConfigError)
 
 
 def check_layout(r: dict[str, Any], tables: Any, where: str) -> None:

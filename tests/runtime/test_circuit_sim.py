@@ -24,7 +24,8 @@ from neurocc.compiler.circuits import currents_to_params, map_circuits, tau_curr
 from neurocc.compiler.errors import ConfigError, SimulationError
 from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.compiler.tables import CoreConfig, RoutingTables
-from neurocc.runtime import circuit_sim as cs
+from neurocc.runtime import circuit as cs
+from neurocc.runtime.circuit import events as ev
 from neurocc.runtime.hardware_network import build_hardware_network
 from neurocc.runtime.reference import simulate
 
@@ -287,10 +288,10 @@ def test_event_rows_hold_every_synapse_once():
                                            (1000, 0.02), (4100, 0.7)])
 def test_the_k_th_active_entry_is_found_for_every_k(size, density):
     active = np.random.default_rng(size).random(size) < density
-    words, before = cs._active_words(jnp.asarray(active))
+    words, before = ev._active_words(jnp.asarray(active))
     expected = np.flatnonzero(active)
     assert int(before[-1]) == expected.size
-    found = cs._active_position(words, before, jnp.arange(expected.size, dtype=jnp.int32))
+    found = ev._active_position(words, before, jnp.arange(expected.size, dtype=jnp.int32))
     assert np.array_equal(np.asarray(found), expected)
 
 
@@ -346,7 +347,7 @@ def test_sharded_over_four_cpu_devices_equals_one_device():
 import json, sys, jax, numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_circuit_sim import recurrent_net, DT
-from neurocc.runtime.circuit_sim import simulate_circuit
+from neurocc.runtime.circuit import simulate_circuit
 hw, x = recurrent_net()
 devs = jax.devices()
 a = simulate_circuit(hw, x, dt=DT, instances=6, mismatch=0.2, devices=devs)
