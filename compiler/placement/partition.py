@@ -3,7 +3,10 @@
 Each class gets the fewest blocks that hold it (more blocks can only add destination cores). The
 start is the better of two cuts (index order; the partitioner's: recursive spectral bisection,
 which keeps neurons sharing sources together, or Mt-KaHyPar's multilevel cut,
-:mod:`placement.hypergraph`), then :mod:`placement.local` improves it.
+:mod:`placement.hypergraph`), then :mod:`placement.local` improves it. Spectral is the default:
+Mt-KaHyPar's cut is never worse at this stage, but it costs about 5 CPU seconds on 4,096 neurons
+(the whole placement's budget) and the chip stage lays its blocks out worse on clustered networks
+(README, Benchmarks).
 """
 
 from __future__ import annotations
