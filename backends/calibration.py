@@ -24,7 +24,6 @@ The target files hold nominal values; a calibration file holds what was measured
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from neurocc.backends.circuit_constants import CircuitConstants
+from neurocc.backends.json_fields import Fields, read_json
 from neurocc.compiler.errors import TargetError
 
 FORMAT = "neurocc-calibration/1"
@@ -53,15 +53,7 @@ class Calibration:
 
 def load_calibration(path: str | Path, target: Any) -> Calibration:
     """Read and validate a calibration file for ``target`` (bias names and cores are checked)."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise TargetError(f"cannot read the calibration file ({exc.strerror})", where=str(path),
-                          fix="pass an existing JSON file to --calibration") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TargetError(f"not valid JSON ({exc})", where=str(path),
-                          fix="see examples/calibration_example.json for the format") from None
+    raw = read_json(path, "the calibration file (--calibration)", TargetError)
     return _Parser(str(path), target).parse(raw)
 
 
@@ -80,18 +72,12 @@ def calibrated_target(target: Any, calibration: Calibration) -> Any:
                    _bias_by_name=MappingProxyType(by_name), _bias_by_role=MappingProxyType(by_role))
 
 
-class _Parser:
+class _Parser(Fields):
+    """A calibration file's fields, checked against the target; errors are :class:`TargetError`."""
+
     def __init__(self, path: str, target: Any):
+        super().__init__(path, TargetError)
         self.path, self.target = path, target
-
-    def fail(self, at: str, message: str, fix: str) -> TargetError:
-        return TargetError(f"field {at!r}: {message}", where=self.path, fix=fix)
-
-    def obj(self, raw: Any, at: str) -> dict:
-        if not isinstance(raw, dict):
-            raise self.fail(at, f"is {type(raw).__name__}, expected an object",
-                            fix="write it as a JSON object {...}")
-        return raw
 
     def positive(self, value: Any, at: str, factor: bool) -> float:
         ok = not isinstance(value, bool) and isinstance(value, (int, float)) and \
@@ -105,7 +91,7 @@ class _Parser:
         return float(value)
 
     def parse(self, raw: Any) -> Calibration:
-        root = self.obj(raw, "<root>")
+        root = self.mapping(raw, "")
         if root.get("format") != FORMAT:
             raise self.fail("format", f"is {root.get('format')!r}", fix=f"set it to {FORMAT!r}")
         unknown = sorted(set(root) - {"format", "chip", "source", "constants", "bias_scale",
@@ -124,7 +110,7 @@ class _Parser:
     def constants(self, raw: Any) -> Mapping[str, float]:
         known = set(SCALARS) | {f"C_{k}" for k in self.target.circuit.capacitance}
         out = {}
-        for key, value in self.obj(raw, "constants").items():
+        for key, value in self.mapping(raw, "constants").items():
             if key not in known:
                 raise self.fail(f"constants.{key}", "is not a constant of the target",
                                 fix=f"use one of {sorted(known)}")
@@ -133,7 +119,7 @@ class _Parser:
 
     def biases(self, raw: Any, at: str) -> Mapping[str, float]:
         out = {}
-        for name, value in self.obj(raw, at).items():
+        for name, value in self.mapping(raw, at).items():
             if name not in self.target._bias_by_name:
                 raise self.fail(f"{at}.{name}", f"is not a bias of {self.target.name}",
                                 fix=f"use bias names of the target, e.g. "
@@ -143,7 +129,7 @@ class _Parser:
 
     def cores(self, raw: Any) -> Mapping[tuple[int, int], Mapping[str, float]]:
         out = {}
-        for key, value in self.obj(raw, "core_bias_scale").items():
+        for key, value in self.mapping(raw, "core_bias_scale").items():
             try:
                 chip, core = (int(p) for p in key.split("."))
             except ValueError:
@@ -157,7 +143,7 @@ class _Parser:
 
     def neurons(self, raw: Any) -> Mapping[int, float]:
         out = {}
-        for key, value in self.obj(raw, "neuron_gain").items():
+        for key, value in self.mapping(raw, "neuron_gain").items():
             if not key.isdigit() or int(key) >= self.target.total_neurons:
                 raise self.fail(f"neuron_gain.{key}", "is not a hardware neuron id",
                                 fix=f"use ids 0..{self.target.total_neurons - 1}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any, Iterable
 
 from neurocc.compiler.errors import NeuroccError
@@ -61,6 +62,18 @@ def parse_json(text: str, where: str, error: type[NeuroccError],
     except ValueError as exc:  # e.g. an integer longer than Python's digit limit
         why = str(exc).split(":")[0]
         raise error(f"has a value that cannot be read ({why})", where=where, fix=fix) from None
+
+
+def read_json(path: str | Path, what: str, error: type[NeuroccError]) -> Any:
+    """Read and :func:`parse_json` the JSON file ``path`` (``what`` names it in errors)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read {what} ({exc.strerror})", where=str(path),
+                    fix="pass an existing JSON file") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} is not UTF-8 text", where=str(path), fix="pass a JSON file") from None
+    return parse_json(text, str(path), error)
 
 
 class Fields:

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from neurocc.backends.circuit_constants import CircuitConstants
+from neurocc.backends.json_fields import Fields, child
 from neurocc.compiler.errors import TargetError
 
 #: Equation sets and the integration scheme and refractory semantics each one implements.
@@ -123,44 +124,28 @@ def parse_neuron_models(raw: Any, circuit: CircuitConstants, path: Path | str) -
     return _Parser(path).models(raw, circuit)
 
 
-class _Parser:
+class _Parser(Fields):
+    """The ``neuron_model`` block's fields, checked; errors are :class:`TargetError`."""
+
     def __init__(self, path: Path | str):
-        self.path = str(path)
-
-    def fail(self, at: str, message: str, fix: str) -> TargetError:
-        return TargetError(f"field {at!r}: {message}", where=self.path, fix=fix)
-
-    def obj(self, raw: Any, at: str) -> dict:
-        if not isinstance(raw, dict):
-            raise self.fail(at, f"is {type(raw).__name__}, expected an object",
-                            fix="write it as a JSON object {...}")
-        return raw
+        super().__init__(str(path), TargetError)
 
     def text(self, raw: dict, key: str, at: str) -> str:
-        value = raw.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{at}.{key}", "is missing or empty",
-                            fix=f"give {key!r} as a non-empty string")
-        return value
-
-    def choice(self, raw: dict, key: str, allowed: tuple[str, ...], at: str) -> str:
-        value = self.text(raw, key, at)
-        if value not in allowed:
-            raise self.fail(f"{at}.{key}", f"is {value!r}", fix=f"use one of {list(allowed)}")
+        value = self.field(raw, key, str, at)
+        if not value.strip():
+            raise self.fail(child(at, key), "is empty", fix=f"give {key!r} as a non-empty string")
         return value
 
     def value(self, raw: dict, key: str, at: str) -> tuple[float, str]:
         """A ``{"value": positive number, "source": text}`` item."""
-        item = self.obj(raw.get(key), f"{at}.{key}")
-        v = item.get("value")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise self.fail(f"{at}.{key}.value", f"is {v!r}", fix="use a finite number > 0 (SI)")
-        return float(v), self.text(item, "source", f"{at}.{key}")
+        item = self.field(raw, key, dict, at)
+        return (self.number(item.get("value"), child(child(at, key), "value"), positive=True),
+                self.text(item, "source", child(at, key)))
 
     def models(self, raw: Any, circuit: CircuitConstants) -> NeuronModels:
         at = "neuron_model"
-        block = self.obj(raw, at)
-        constants = self.obj(block.get("constants"), f"{at}.constants")
+        block = self.mapping(raw, at)
+        constants = self.mapping(block.get("constants"), f"{at}.constants")
         sources = {}
         for key, circuit_field in CONSTANTS.items():
             value, sources[key] = self.value(constants, key, f"{at}.constants")
@@ -169,7 +154,7 @@ class _Parser:
                 raise self.fail(f"{at}.constants.{key}", f"is {value!r} but circuit.{circuit_field}"
                                 f" is {expected!r}", fix="make the two agree (one chip, one value);"
                                 " measured values of one chip go in a --calibration file")
-        models = self.obj(block.get("models"), f"{at}.models")
+        models = self.mapping(block.get("models"), f"{at}.models")
         if not models:
             raise self.fail(f"{at}.models", "is empty", fix="define at least one model")
         parsed = {name: self.model(name, spec, f"{at}.models.{name}")
@@ -179,12 +164,12 @@ class _Parser:
                             models=parsed, constant_sources=sources)
 
     def model(self, name: str, raw: Any, at: str) -> NeuronModel:
-        spec = self.obj(raw, at)
+        spec = self.mapping(raw, at)
         equations = self.choice(spec, "equations", tuple(EQUATIONS), at)
         integration, refractory = EQUATIONS[equations]
         for key, expected in (("integration", integration), ("refractory", refractory)):
             self.choice(spec, key, (expected,), at)
-        feedback = self.obj(spec.get("feedback"), f"{at}.feedback")
+        feedback = self.mapping(spec.get("feedback"), f"{at}.feedback")
         form = self.choice(feedback, "form", FEEDBACK_FORMS[equations], f"{at}.feedback")
         sources = {"model": self.text(spec, "source", at)}
         if form != "none":
@@ -195,7 +180,7 @@ class _Parser:
             sigmoid = tuple(v for v, _ in items)
             sources.update({f"feedback.{k}": s for k, (_, s) in zip(SIGMOID_FIELDS, items)})
         if equations == "dynapsim":
-            block = self.obj(spec.get("adaptation"), f"{at}.adaptation")
+            block = self.mapping(spec.get("adaptation"), f"{at}.adaptation")
             items = [self.value(block, k, f"{at}.adaptation") for k in ADAPTATION_FIELDS]
             adaptation = tuple(v for v, _ in items)
             sources.update({f"adaptation.{k}": s for k, (_, s) in zip(ADAPTATION_FIELDS, items)})

@@ -36,7 +36,7 @@ from neurocc.backends.circuit_constants import NEURON_ROLES, CircuitConstants
 from neurocc.backends.neuron_model import NeuronModels, parse_neuron_models
 from neurocc.compiler.errors import TargetError
 
-from .json_fields import Fields, parse_json
+from .json_fields import Fields, read_json
 
 BACKENDS_DIR = Path(__file__).resolve().parent
 FORMAT = "neurocc-target/1"
@@ -335,7 +335,7 @@ def load_target(name_or_path: str | Path, *, chips: int | None = None,
     ``options`` picks choices for the facts the sources disagree on (see the file's ``options``).
     """
     path = _resolve(name_or_path)
-    raw = parse_json(_read(path, "the target file"), str(path), TargetError)
+    raw = read_json(path, "the target file", TargetError)
     return _Reader(raw, path).target(chips=chips, sram_usable=sram_usable, options=options or {})
 
 
@@ -343,19 +343,8 @@ def load_energy_figures(path: str | Path) -> dict[str, EnergyFigure]:
     """Read an energy override file: an object of figures shaped like a target's ``energy``
     block. Only the figures it names are returned (they replace the target's)."""
     path = Path(path)
-    raw = parse_json(_read(path, "the energy file (--energy)"), str(path), TargetError)
+    raw = read_json(path, "the energy file (--energy)", TargetError)
     return _Reader(raw, path).energy_figures(raw, "")
-
-
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TargetError(f"cannot read {what} ({exc.strerror})", where=str(path),
-                          fix="pass an existing JSON file") from None
-    except UnicodeDecodeError:
-        raise TargetError(f"{what} is not UTF-8 text", where=str(path),
-                          fix="pass a JSON file") from None
 
 
 def shipped_targets() -> tuple[str, ...]:
@@ -571,8 +560,7 @@ class _Reader(Fields):
     def measured_tables(self, spec: Any, c_hi: int, f_hi: int
                         ) -> tuple[dict[str, np.ndarray], Mapping[str, float]]:
         path = self.path.parent / self.field(spec, "table_file", str, "bias_generator")
-        data = parse_json(_read(path, "the bias table (bias_generator.table_file)"), str(path),
-                          TargetError)
+        data = read_json(path, "the bias table (bias_generator.table_file)", TargetError)
         currents = self.field(data, "current_A", dict, "table_file")
         tables = {}
         for transistor in ("N", "P"):

@@ -76,7 +76,7 @@ def test_a_bad_calibration_names_the_field_and_the_fix(tmp_path, edit, field, fi
     path.write_text(json.dumps(raw))
     with pytest.raises(TargetError) as err:
         load_calibration(path, load_target("dynapse2"))
-    assert f"'{field}'" in str(err.value) and fix in str(err.value)
+    assert f"{field}: " in str(err.value) and fix in str(err.value)
 
 
 def test_cli_compile_and_verify_take_a_calibration(tmp_path, cli):
