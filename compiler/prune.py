@@ -51,11 +51,12 @@ class ProjectionPruning:
 
 @dataclass(frozen=True, eq=False)
 class Pruning:
-    """The network before pruning (the verification reference) and what each projection lost
-    (projections that lost nothing are left out)."""
+    """The network before pruning (the verification reference), what each projection lost
+    (projections that lost nothing are left out) and how many neurons lost synapses."""
 
     source: Network
     projections: tuple[ProjectionPruning, ...]
+    neurons: int
 
     @property
     def dropped(self) -> int:
@@ -63,14 +64,14 @@ class Pruning:
 
     def note(self) -> str:
         """The one compile note saying what was dropped."""
-        neurons = sum(p.neurons for p in self.projections)
         parts = ", ".join(f"{p.name!r} {p.dropped} ({100 * p.current_fraction:.1f}% of its "
                           f"expected current)" for p in self.projections[:4])
         more = f" and {len(self.projections) - 4} more projections" \
             if len(self.projections) > 4 else ""
         return (f"--max-fanin prune dropped {self.dropped} synapses over the CAM, the weakest "
-                f"by |weight| x source rate, from {neurons} neuron fan-ins: {parts}{more}; "
-                "network.ncl keeps the unpruned network, so `neurocc verify` measures the effect")
+                f"by |weight| x source rate, from the fan-in of {self.neurons} neurons: "
+                f"{parts}{more}; network.ncl keeps the unpruned network, so `neurocc verify` "
+                "measures the effect")
 
 
 def keep_mask(syn: Synapses, weights: np.ndarray, rate: np.ndarray, per_neuron: int
@@ -96,7 +97,7 @@ def prune(net: Network, rate: np.ndarray, per_neuron: int) -> tuple[Network, Pru
         np.zeros(0)
     keep = keep_mask(syn, weights, rate, per_neuron)
     if keep.all():
-        return net, Pruning(net, ())
+        return net, Pruning(net, (), 0)
     pruned, lost = net.copy(), []
     score = np.abs(weights) * rate[syn.pre]
     for proj in projections:
@@ -112,7 +113,7 @@ def prune(net: Network, rate: np.ndarray, per_neuron: int) -> tuple[Network, Pru
             proj.name, int(drop.sum()),
             float(score[span][drop].sum()) / total if total > 0 else 0.0,
             int(np.unique(syn.post[span][drop]).size)))
-    return pruned.verify(), Pruning(net, tuple(lost))
+    return pruned.verify(), Pruning(net, tuple(lost), int(np.unique(syn.post[~keep]).size))
 
 
 def run(c: Compilation) -> Compilation:

@@ -65,6 +65,7 @@ def test_ties_go_to_the_lower_source_and_across_projections():
     assert kept_b.tolist() == list(range(50, 70))
     assert [(p.name, p.dropped) for p in c.pruning.projections] == [("p0_a_h", 6),
                                                                   ("p1_b_h", 50)]
+    assert c.pruning.neurons == 1  # one neuron, counted once over both projections
 
 
 def test_without_the_option_nothing_is_pruned_and_the_cam_error_names_the_flag():
