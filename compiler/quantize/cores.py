@@ -121,20 +121,19 @@ def quantize_cores(cmap: CircuitMap, classes: ParameterClasses, core_of: np.ndar
     repeats = np.ones(syn.iw.size, dtype=np.int64)
     core_biases: dict[int, dict[str, BiasChoice]] = {}
     syn_core = core_of[syn.post]
-    # A deployment must set every bias of a used core: circuits no neuron of the core uses (an
-    # unused synapse type, say) get their bias's smallest current, i.e. as good as off.
-    idle = {role: target.bias_range(target.bias_for_role(role).name)[0] for role in target.roles}
     for core in np.unique(core_of):
+        # every bias is chosen for the core it sits on (a calibrated core has its own currents)
+        core_target = target.for_core(*divmod(int(core), target.cores_per_chip))
         rows = np.flatnonzero(syn_core == core)
         klass = int(classes.class_of[np.flatnonzero(core_of == core)[0]])
-        currents = {**idle, **classes.class_currents(klass)}
+        currents = {**_idle(core_target), **classes.class_currents(klass)}
         where = f"core {int(core)} (parameter class {klass})"
         if target.weights.masked:
-            weights = _base_sum_core(syn, rows, currents, target, options, where)
+            weights = _base_sum_core(syn, rows, currents, core_target, options, where)
         else:
-            weights = _count_core(syn, rows, currents, target, where)
+            weights = _count_core(syn, rows, currents, core_target, where)
         code[rows], repeats[rows] = weights.code, weights.repeats
-        core_biases[int(core)] = assign_roles(target, currents, where=where)
+        core_biases[int(core)] = assign_roles(core_target, currents, where=where)
     return _realise(classes, syn, core_of, target, code, repeats, core_biases, per_class)
 
 
@@ -168,6 +167,12 @@ def _gather(cmap: CircuitMap, classes: ParameterClasses, per_class: Mapping[str,
     cat = (lambda xs, dtype: np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype))
     return _Synapses(names, np.asarray(bounds), cat(posts, np.int64), cat(types, np.int64),
                      cat(iws, np.float64))
+
+
+def _idle(target: Target) -> dict[str, float]:
+    """A deployment must set every bias of a used core: circuits no neuron of the core uses (an
+    unused synapse type, say) get their bias's smallest current, i.e. as good as off."""
+    return {role: target.bias_range(target.bias_for_role(role).name)[0] for role in target.roles}
 
 
 #: A weight current this many times above the largest bias current cannot be realised even by
