@@ -60,6 +60,18 @@ def _network(model: Any, load_options: Any) -> Network:
     return read_nir(model, load_options)
 
 
+def _with_preset(options: CompileOptions, load_options: Any, net: Network,
+                 given_network: bool) -> CompileOptions:
+    """``options`` with the preset's chip-side policy and the note of the mix-up detector."""
+    from neurocc.frontend.presets import detect_mixup, get_preset
+    preset = get_preset(load_options.preset if load_options is not None else "nir")
+    if preset.subtract_reset and options.circuit.subtract_reset == "error":
+        options = replace(options, circuit=replace(options.circuit,
+                                                   subtract_reset=preset.subtract_reset))
+    note = None if given_network or preset.name != "nir" else detect_mixup(net)
+    return replace(options, notes=options.notes + (note,)) if note else options
+
+
 @dataclass(eq=False)
 class Compiled:
     """A compiled network: the pipeline's final state, its report, and its files."""
@@ -139,8 +151,11 @@ def compile_model(model: Any, target: Target | str | Path = "dynapse2", *,
     """Compile ``model`` (a path to a NIR or .ncl file, a ``nir.NIRGraph``, or an IR
     ``Network``) for ``target`` (``"dynapse1"``, ``"dynapse2"``, a target JSON path or a loaded
     Target). ``load_options`` (:class:`neurocc.frontend.load.LoadOptions`) supplies what a NIR
-    file cannot carry: dt, reset mode, refractory period."""
+    file cannot carry: dt, reset mode, refractory period, and the framework preset, whose
+    chip-side policy (e.g. snnTorch's subtractive reset realised as a reset to zero) replaces
+    the default ``subtract_reset="error"`` of ``options.circuit``."""
     net = _network(model, load_options)
+    options = _with_preset(options, load_options, net, isinstance(model, Network))
     state, seconds = run_pipeline(net, _target(target, chips, sram_usable), options,
                                   progress=progress)
     return Compiled(state, seconds)
