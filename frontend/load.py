@@ -7,11 +7,11 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from neurocc.compiler.errors import NeuroccError
+from neurocc.compiler.errors import NeuroccError, UnsupportedError
 from neurocc.compiler.ir import Network
 from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
 
-from .presets import PresetError, get_preset
+from .presets import get_preset
 
 #: What a NIR file is read with when the user gives no ``dt``, ``reset`` or ``refractory``.
 NIR_DEFAULTS = {"dt": 1e-4, "reset": "zero", "refractory": 0.0}
@@ -47,10 +47,11 @@ class LoadOptions:
     def with_nir_defaults(self) -> LoadOptions:
         """These options with the preset's values, then :data:`NIR_DEFAULTS`, in place of the
         ones not given (an explicit option wins over both)."""
-        chosen = get_preset(self.preset)
-        given = {"dt": chosen.dt, "reset": chosen.reset}
-        return replace(self, **{key: given.get(key) if given.get(key) is not None else value
-                                for key, value in NIR_DEFAULTS.items()
+        preset = get_preset(self.preset)
+        defaults = {**NIR_DEFAULTS, **{key: value for key, value in
+                                       (("dt", preset.dt), ("reset", preset.reset))
+                                       if value is not None}}
+        return replace(self, **{key: value for key, value in defaults.items()
                                 if getattr(self, key) is None})
 
 
@@ -78,8 +79,8 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Networ
     try:
         if path.suffix == ".ncl":
             if options.preset != "nir":
-                raise PresetError(f"--from {options.preset} applies to NIR files; a .ncl file "
-                                  "states its own dt and reset", fix="leave out --from")
+                raise UnsupportedError(f"--from {options.preset} applies to NIR files; a .ncl "
+                                       "file states its own dt and reset", fix="leave out --from")
             from .ncl.text_format import read_text
             return read_text(path, options)
         from .nir.reader import read_nir

@@ -17,8 +17,8 @@ from typing import Mapping
 
 import numpy as np
 
-from neurocc.compiler.errors import NeuroccError
-from neurocc.compiler.ir import Network
+from neurocc.compiler.errors import UnsupportedError
+from neurocc.compiler.ir import Network, Population
 
 from .nir.neurons import NeuronNode
 
@@ -36,10 +36,11 @@ class Preset:
 
     ``dt``: seconds per step the exporter assumed. ``reset``: the framework's reset (``zero`` or
     ``subtract``). ``tau_times_dt``: the file's time constants are the true ones times dt (they
-    are divided by dt when every one of them is below dt, the only way a stable Euler model can
-    have written them). ``synaptic_jump``: the framework adds its input to the synaptic current
-    in one step (``i += x``), where NIR's CubaLIF adds ``dt / tau_syn * w_in * x``: ``w_in`` is
-    multiplied by ``tau_syn / dt``. ``subtract_reset``: the chip-side policy for a subtractive
+    are divided by dt when every one of them is below dt: a stable Euler model has tau > dt, so
+    only the scaled form can be below it; an older export in seconds is left as written).
+    ``synaptic_jump``: the framework adds its input to the synaptic current in one step
+    (``i += x``), where NIR's CubaLIF adds ``dt / tau_syn * w_in * x``: in a file whose taus
+    were rescaled, ``w_in`` is multiplied by ``tau_syn / dt``. ``subtract_reset``: the chip-side policy for a subtractive
     reset (``CircuitOptions.subtract_reset``). ``sources``: one line per convention, why.
     """
 
@@ -100,29 +101,25 @@ PRESETS: Mapping[str, Preset] = {p.name: p for p in (
 )}
 
 
-class PresetError(NeuroccError):
-    """An unknown preset name."""
-
-
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; an unknown name is one error listing the known ones."""
     if name not in PRESETS:
-        raise PresetError(f"unknown framework preset {name!r}",
-                          fix=f"pass --from one of {', '.join(PRESETS)}")
+        raise UnsupportedError(f"unknown framework preset {name!r}",
+                               fix=f"pass --from one of {', '.join(PRESETS)}")
     return PRESETS[name]
 
 
 def adjust_neurons(neurons: dict[str, NeuronNode], preset: Preset, dt: float) -> None:
-    """Rewrite the parsed neuron nodes in place into NIR's meaning, per ``preset``."""
-    if preset.tau_times_dt and _all_taus_below(neurons, dt):
-        for node in neurons.values():
-            for key in TIME_CONSTANTS:
-                if key in node.values:
-                    node.values[key] = node.values[key] / dt
-    if preset.synaptic_jump:
-        for node in neurons.values():
-            if "w_in" in node.values:
-                node.values["w_in"] = node.values["w_in"] * node.values["tau_syn"] / dt
+    """Rewrite the parsed neuron nodes in place into NIR's meaning, per ``preset`` (only a file
+    whose time constants are all below ``dt`` is dt-scaled; others are left as written)."""
+    if not (preset.tau_times_dt and _all_taus_below(neurons, dt)):
+        return
+    for node in neurons.values():
+        for key in TIME_CONSTANTS:
+            if key in node.values:
+                node.values[key] = node.values[key] / dt
+        if preset.synaptic_jump and "w_in" in node.values:
+            node.values["w_in"] = node.values["w_in"] * node.values["tau_syn"] / dt
 
 
 def _all_taus_below(neurons: dict[str, NeuronNode], dt: float) -> bool:
@@ -149,7 +146,7 @@ def detect_mixup(net: Network) -> str | None:
     return None
 
 
-def _snntorch_shaped(pop) -> bool:
+def _snntorch_shaped(pop: Population) -> bool:
     """snnTorch's exporter writes r = tau_mem / dt and w_in = tau_syn / dt with dt = 1e-4."""
     pairs = [("r", "tau_mem"), ("w_in", "tau_syn")]
     return all(np.allclose(pop.scale.get(gain, 1.0) * SNNTORCH_DT, pop.params[tau], rtol=1e-3)
