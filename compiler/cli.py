@@ -35,14 +35,13 @@ def _load(model: Path, dt: Optional[float], reset: Optional[str], refractory: Op
     """The model and the notes loading it gave (the preset a file looks like it needs);
     ``None`` flags were not given (the preset's values, a .ncl file's own, or NIR's defaults)."""
     from neurocc.frontend.load import LoadOptions, load_model
-    from neurocc.frontend.presets import PRESETS, detect_mixup
+    from neurocc.frontend.presets import PRESETS, mixup_notes
     if reset is not None:
         _choice(reset, "--reset", ("zero", "subtract"))
     _choice(preset, "--from", tuple(PRESETS))
     net = load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory,
                                         max_memory=max_memory, preset=preset))
-    note = detect_mixup(net) if preset == "nir" and model.suffix != ".ncl" else None
-    return net, (note,) if note else ()
+    return net, mixup_notes(net, preset, model)
 
 
 def _print_notes(notes) -> None:

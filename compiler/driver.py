@@ -61,15 +61,14 @@ def _network(model: Any, load_options: Any) -> Network:
 
 
 def _with_preset(options: CompileOptions, load_options: Any, net: Network,
-                 given_network: bool) -> CompileOptions:
+                 model: Any) -> CompileOptions:
     """``options`` with the preset's chip-side policy and the note of the mix-up detector."""
-    from neurocc.frontend.presets import detect_mixup, get_preset
+    from neurocc.frontend.presets import get_preset, mixup_notes
     preset = get_preset(load_options.preset if load_options is not None else "nir")
     if preset.subtract_reset and options.circuit.subtract_reset == "error":
         options = replace(options, circuit=replace(options.circuit,
                                                    subtract_reset=preset.subtract_reset))
-    note = None if given_network or preset.name != "nir" else detect_mixup(net)
-    return replace(options, notes=options.notes + (note,)) if note else options
+    return replace(options, notes=options.notes + mixup_notes(net, preset.name, model))
 
 
 @dataclass(eq=False)
@@ -155,7 +154,7 @@ def compile_model(model: Any, target: Target | str | Path = "dynapse2", *,
     chip-side policy (e.g. snnTorch's subtractive reset realised as a reset to zero) replaces
     the default ``subtract_reset="error"`` of ``options.circuit``."""
     net = _network(model, load_options)
-    options = _with_preset(options, load_options, net, isinstance(model, Network))
+    options = _with_preset(options, load_options, net, model)
     state, seconds = run_pipeline(net, _target(target, chips, sram_usable), options,
                                   progress=progress)
     return Compiled(state, seconds)

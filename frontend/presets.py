@@ -13,6 +13,7 @@ own model").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -126,6 +127,17 @@ def _all_taus_below(neurons: dict[str, NeuronNode], dt: float) -> bool:
     taus = [node.values[key] for node in neurons.values() for key in TIME_CONSTANTS
             if key in node.values]
     return bool(taus) and all(np.all(tau < dt) for tau in taus)
+
+
+def mixup_notes(net: Network, preset: str, source: object) -> tuple[str, ...]:
+    """The detector's note for ``net`` read from ``source`` (a path or an in-memory NIR graph)
+    with ``preset``: none once a preset is named, or for a ``.ncl`` file (which states its own
+    conventions), or for a network given as IR."""
+    if preset != "nir" or isinstance(source, Network) or (
+            isinstance(source, (str, Path)) and Path(source).suffix == ".ncl"):
+        return ()
+    note = detect_mixup(net)
+    return (note,) if note else ()
 
 
 def detect_mixup(net: Network) -> str | None:

@@ -9,7 +9,7 @@ from networks import REPO
 
 from neurocc.compiler.errors import NeuroccError
 from neurocc.frontend.load import LoadOptions, load_model
-from neurocc.frontend.presets import PRESETS, detect_mixup
+from neurocc.frontend.presets import PRESETS, detect_mixup, mixup_notes
 
 ADAPT = REPO / "benchmarks" / "adapt_models"
 NORSE_DIGITS = ADAPT / "norse_digits.nir"
@@ -149,6 +149,14 @@ def test_detector_stays_quiet_on_other_exports_and_the_examples(shared_models):
     assert len(EXAMPLES) == 3
     for path in quiet:
         assert detect_mixup(load(path)) is None, path
+
+
+def test_detector_speaks_only_for_nir_files_read_without_a_preset():
+    net = load(NORSE_DIGITS)
+    assert len(mixup_notes(net, "nir", NORSE_DIGITS)) == 1
+    assert mixup_notes(net, "norse", NORSE_DIGITS) == ()
+    assert mixup_notes(net, "nir", net) == ()  # a network given as IR
+    assert mixup_notes(net, "nir", REPO / "examples" / "tiny.ncl") == ()
 
 
 def test_detector_note_is_silent_once_a_preset_is_given(cli, tmp_path):
