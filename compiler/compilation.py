@@ -30,13 +30,16 @@ if TYPE_CHECKING:
 class CompileOptions:
     """Every choice of a compile. ``class_tolerance``: largest relative error of any core-level
     current of a neuron when it shares its core's biases. ``rates``: events per step of every
-    source (neurons, then input channels) for the placement objective; None = uniform."""
+    source (neurons, then input channels) for the placement objective; None = uniform.
+    ``notes``: what loading the model found (e.g. the framework preset a file looks like it
+    needs), reported first among the compile's notes."""
 
     circuit: CircuitOptions = CircuitOptions()
     class_tolerance: float = 0.05
     weights: WeightOptions = WeightOptions()
     placement: PlacementOptions = PlacementOptions()
     rates: Optional[np.ndarray] = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

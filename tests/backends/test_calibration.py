@@ -2,7 +2,6 @@
 expected direction; bad files name the field and the fix."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
