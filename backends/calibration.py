@@ -16,8 +16,8 @@ The target files hold nominal values; a calibration file holds what was measured
   setting, on every core. Used for the bias choice (the chosen setting is the one whose measured
   current is nearest the request) and the simulation.
 * ``core_bias_scale``: ``"chip.core"`` -> per bias name, a further factor for that core only.
-  Used by the simulation (verification of the chip as it is); the bias choice is made per
-  parameter class before placement, so it cannot use them (it uses ``bias_scale``).
+  Used for the bias choice of that core (the quantize pass chooses every bias per placed core,
+  through :meth:`Target.for_core`) and the simulation.
 * ``neuron_gain``: hardware neuron id -> factor on that neuron's membrane gain current, used by
   the simulation.
 """
@@ -64,12 +64,8 @@ def calibrated_target(target: Any, calibration: Calibration) -> Any:
     caps = dict(c.capacitance)
     caps.update({k[2:]: v for k, v in calibration.constants.items() if k.startswith("C_")})
     circuit = CircuitConstants(**values, capacitance=MappingProxyType(caps))
-    biases = tuple(replace(b, scale=b.scale * calibration.bias_scale.get(b.name, 1.0))
-                   for b in target.biases)
-    by_name = {b.name: b for b in biases}
-    by_role = {role: by_name[spec.name] for role, spec in target._bias_by_role.items()}
-    return replace(target, circuit=circuit, biases=biases,
-                   _bias_by_name=MappingProxyType(by_name), _bias_by_role=MappingProxyType(by_role))
+    return replace(target.with_bias_scale(calibration.bias_scale), circuit=circuit,
+                   core_bias_scale=calibration.core_bias_scale)
 
 
 class _Parser(Fields):

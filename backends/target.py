@@ -229,6 +229,25 @@ class Target:
     energy: Mapping[str, EnergyFigure]
     _bias_by_name: Mapping[str, BiasSpec] = field(repr=False)
     _bias_by_role: Mapping[str, BiasSpec] = field(repr=False)
+    #: ``(chip, core)`` -> bias name -> a measured factor of that core only (a calibration file's
+    #: ``core_bias_scale``; empty for a nominal target).
+    core_bias_scale: Mapping[tuple[int, int], Mapping[str, float]] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+    def with_bias_scale(self, factors: Mapping[str, float]) -> "Target":
+        """This target with the currents of every bias named in ``factors`` multiplied by its
+        factor (measured / nominal)."""
+        biases = tuple(replace(b, scale=b.scale * factors.get(b.name, 1.0)) for b in self.biases)
+        by_name = {b.name: b for b in biases}
+        by_role = {role: by_name[spec.name] for role, spec in self._bias_by_role.items()}
+        return replace(self, biases=biases, _bias_by_name=MappingProxyType(by_name),
+                       _bias_by_role=MappingProxyType(by_role))
+
+    def for_core(self, chip: int, core: int) -> "Target":
+        """The target as core ``(chip, core)`` realises it: that core's measured factors applied
+        (itself when it has none)."""
+        factors = self.core_bias_scale.get((chip, core))
+        return self.with_bias_scale(factors) if factors else self
 
     # -- sizes -------------------------------------------------------------------------------
     @property

@@ -431,7 +431,18 @@ def _check_reset(pop: Population, o: CircuitOptions, where: str, notes: list[str
                 "subtractive reset: the DPI neuron resets its membrane to ground (v := 0)",
                 where=where, fix="pass --subtract-reset zero to accept the chip's reset to ground, "
                                  "or --reset zero")
-        notes.append(f"{where}: subtractive reset realised as reset to zero")
+        _note_once(notes, "subtractive reset realised as a reset to zero (the DPI neuron resets "
+                          "to ground):", where)
+
+
+def _note_once(notes: list[str], what: str, where: str) -> None:
+    """One note for ``what`` however many populations share it: ``where`` is appended to it."""
+    tail = "; neurocc verify measures the effect"
+    for i, note in enumerate(notes):
+        if note.startswith(what):
+            notes[i] = note[:-len(tail)] + f", {where}" + tail
+            return
+    notes.append(f"{what} {where}{tail}")
 
 
 def _handle_negative_drive(pop: Population, i_dc: np.ndarray, drive: np.ndarray,

@@ -31,13 +31,22 @@ err_console = Console(stderr=True)
 
 
 def _load(model: Path, dt: Optional[float], reset: Optional[str], refractory: Optional[float],
-          max_memory: int):
-    """The model; ``None`` flags were not given (a .ncl file's own values, or NIR's defaults)."""
+          max_memory: int, preset: str = "nir"):
+    """The model and the notes loading it gave (the preset a file looks like it needs);
+    ``None`` flags were not given (the preset's values, a .ncl file's own, or NIR's defaults)."""
     from neurocc.frontend.load import LoadOptions, load_model
+    from neurocc.frontend.presets import PRESETS, mixup_notes
     if reset is not None:
         _choice(reset, "--reset", ("zero", "subtract"))
-    return load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory,
-                                         max_memory=max_memory))
+    _choice(preset, "--from", tuple(PRESETS))
+    net = load_model(model, LoadOptions(dt=dt, reset=reset, refractory=refractory,
+                                        max_memory=max_memory, preset=preset))
+    return net, mixup_notes(net, preset, model)
+
+
+def _print_notes(notes) -> None:
+    for note in notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 def _max_memory(text: str) -> int:
@@ -80,6 +89,9 @@ RESET_OPTION = typer.Option(None, "--reset", help="Reset mode: zero or subtract 
                                                    "zero).")
 REFRACTORY_OPTION = typer.Option(None, "--refractory", help="Refractory period in seconds (NIR "
                                                            "default: 0).")
+FROM_OPTION = typer.Option("nir", "--from", help="The framework that exported the NIR file: "
+                           "snntorch, norse, sinabs, rockpool, spyx, or nir (the file as "
+                           "written); sets its dt, reset and units (explicit flags win)")
 MAX_MEMORY_OPTION = typer.Option("4G", "--max-memory",
                                  help="Largest allocation a file's declared sizes may ask for: "
                                       "bytes, or with a K/M/G suffix")
@@ -105,13 +117,15 @@ def inspect(model: Path = typer.Argument(..., metavar="MODEL",
             as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
             dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
             refractory: Optional[float] = REFRACTORY_OPTION,
+            preset: str = FROM_OPTION,
             max_memory: str = MAX_MEMORY_OPTION) -> None:
     """Summarise a model: populations, parameters, connectivity, and what a chip would need."""
     from neurocc.backends.target import load_target, shipped_targets
     from .inspect import summarize
 
-    net = _load(model, dt, reset, refractory, _max_memory(max_memory))
+    net, notes = _load(model, dt, reset, refractory, _max_memory(max_memory), preset)
     summary = summarize(net, [load_target(name) for name in shipped_targets()])
+    summary.update(preset=preset, notes=list(notes))
     if as_json:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
@@ -129,6 +143,7 @@ def compile_command(
         outdir: Path = typer.Option(Path("out"), "-o", "--output", help="Output folder"),
         dt: Optional[float] = DT_OPTION, reset: Optional[str] = RESET_OPTION,
         refractory: Optional[float] = REFRACTORY_OPTION,
+        preset: str = FROM_OPTION,
         sram_usable: Optional[int] = typer.Option(None, "--sram-usable",
                                                   help="SRAM entries per neuron to use"),
         class_tolerance: float = typer.Option(0.05, "--class-tolerance",
@@ -162,9 +177,11 @@ def compile_command(
                                                 "constants above dt) or continuous"),
         inhibition: str = typer.Option("subtractive", "--inhibition",
                                        help="Inhibitory synapse type: subtractive or shunting"),
-        subtract_reset: str = typer.Option("error", "--subtract-reset",
-                                           help="A subtractive reset: error, or zero (accept "
-                                                "the chip's reset to ground; reported)"),
+        subtract_reset: Optional[str] = typer.Option(None, "--subtract-reset",
+                                                     help="A subtractive reset: error, or zero "
+                                                          "(accept the chip's reset to ground; "
+                                                          "reported). Default: the --from "
+                                                          "preset's policy, else error"),
         force: bool = typer.Option(False, "--force", help="Write into an existing non-empty "
                                                           "folder that holds no neurocc output"),
         max_memory: str = MAX_MEMORY_OPTION,
@@ -186,7 +203,8 @@ def compile_command(
     for name in _compiled_names():
         refuse_inputs(outdir / name, (model, inputs), fix="choose another output folder with -o")
     prepare_output_dir(outdir, force=force, create=False)
-    net = _load(model, dt, reset, refractory, budget)
+    net, notes = _load(model, dt, reset, refractory, budget, preset)
+    _print_notes(notes)  # before compiling: the compile may refuse what the note explains
     rates = _rates(net, inputs, budget) if inputs is not None else None
     options = CompileOptions(
         circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive,
@@ -194,14 +212,14 @@ def compile_command(
                                                       ("step_decay", "continuous")),
                                inhibition=_choice(inhibition, "--inhibition",
                                                   ("subtractive", "shunting")),
-                               subtract_reset=_choice(subtract_reset, "--subtract-reset",
-                                                      ("error", "zero")),
+                               subtract_reset=_subtract_reset(subtract_reset, preset),
                                neuron_model=neuron_model),
         class_tolerance=class_tolerance,
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
                                    partitioner=partitioner),
-        rates=rates, max_fanin=_choice(max_fanin, "--max-fanin", MAX_FANIN_MODES))
+        rates=rates, notes=notes,
+        max_fanin=_choice(max_fanin, "--max-fanin", MAX_FANIN_MODES))
     if calibration is not None:
         from neurocc.backends.calibration import calibrated_target, load_calibration
         from neurocc.backends.target import load_target
@@ -214,9 +232,17 @@ def compile_command(
                                  progress=lambda stage: status.update(f"compiling: {stage}"))
         status.update("writing files")
         written = compiled.save(outdir, force=force, reads=(model, inputs))
-    _print_compile_summary(compiled.report, compiled.seconds, written)
+    _print_compile_summary(compiled.report, compiled.seconds, written, shown=notes)
     for name, why in compiled.skipped.items():
         console.print(f"[yellow]not written:[/] {name}: {escape(why)}", soft_wrap=True)
+
+
+def _subtract_reset(flag: Optional[str], preset: str) -> str:
+    """``--subtract-reset`` when given, else the preset's chip-side policy, else ``error``."""
+    from neurocc.frontend.presets import get_preset
+    if flag is not None:
+        return _choice(flag, "--subtract-reset", ("error", "zero"))
+    return get_preset(preset).subtract_reset or "error"
 
 
 def _compiled_names() -> list[str]:
@@ -233,7 +259,8 @@ def _rates(net, path: Path, max_memory: int):
     return rates_from_simulation(net, dict(load_stimulus(path, net, max_memory).inputs))
 
 
-def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
+def _print_compile_summary(r: dict, seconds: dict, written: list, shown=()) -> None:
+    """The summary; notes in ``shown`` were printed already."""
     console.print(f"[bold]{r['network']}[/] -> [bold]{r['target']}[/]: {r['neurons']} neurons, "
                   f"{r['synapses']} synapses on {r['cores_used']} cores of {r['chips_used']} "
                   f"chip(s); {r['parameter_classes']} parameter classes")
@@ -255,8 +282,7 @@ def _print_compile_summary(r: dict, seconds: dict, written: list) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    for note in r["notes"]:
-        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+    _print_notes(n for n in r["notes"] if n not in shown)
     timing = ", ".join(f"{k} {v:.2f}s" for k, v in seconds.items())
     console.print(f"stages: {timing}", soft_wrap=True)
     for path in written:
@@ -512,6 +538,7 @@ def _print_summary(s: dict) -> None:
                       f"{t['max_fan_in']} / {t['cam_per_neuron']}", str(t["neurons_over_cam"]),
                       "yes" if t["fits"] else "[red]no[/]")
     console.print(needs)
+    _print_notes(s["notes"])
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -60,6 +60,17 @@ def _network(model: Any, load_options: Any) -> Network:
     return read_nir(model, load_options)
 
 
+def _with_preset(options: CompileOptions, load_options: Any, net: Network,
+                 model: Any) -> CompileOptions:
+    """``options`` with the preset's chip-side policy and the note of the mix-up detector."""
+    from neurocc.frontend.presets import get_preset, mixup_notes
+    preset = get_preset(load_options.preset if load_options is not None else "nir")
+    if preset.subtract_reset and options.circuit.subtract_reset == "error":
+        options = replace(options, circuit=replace(options.circuit,
+                                                   subtract_reset=preset.subtract_reset))
+    return replace(options, notes=options.notes + mixup_notes(net, preset.name, model))
+
+
 @dataclass(eq=False)
 class Compiled:
     """A compiled network: the pipeline's final state, its report, and its files."""
@@ -140,8 +151,11 @@ def compile_model(model: Any, target: Target | str | Path = "dynapse2", *,
     """Compile ``model`` (a path to a NIR or .ncl file, a ``nir.NIRGraph``, or an IR
     ``Network``) for ``target`` (``"dynapse1"``, ``"dynapse2"``, a target JSON path or a loaded
     Target). ``load_options`` (:class:`neurocc.frontend.load.LoadOptions`) supplies what a NIR
-    file cannot carry: dt, reset mode, refractory period."""
+    file cannot carry: dt, reset mode, refractory period, and the framework preset, whose
+    chip-side policy (e.g. snnTorch's subtractive reset realised as a reset to zero) replaces
+    the default ``subtract_reset="error"`` of ``options.circuit``."""
     net = _network(model, load_options)
+    options = _with_preset(options, load_options, net, model)
     target = _target(target, chips, sram_usable)
     # the neuron model the mapping is made for, by name, so that the folder records it
     chosen = target.neuron_models.get(options.circuit.neuron_model).name

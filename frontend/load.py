@@ -7,9 +7,11 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from neurocc.compiler.errors import NeuroccError
+from neurocc.compiler.errors import NeuroccError, UnsupportedError
 from neurocc.compiler.ir import Network
 from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, check_memory
+
+from .presets import get_preset
 
 #: What a NIR file is read with when the user gives no ``dt``, ``reset`` or ``refractory``.
 NIR_DEFAULTS = {"dt": 1e-4, "reset": "zero", "refractory": 0.0}
@@ -28,17 +30,28 @@ class LoadOptions:
     its own values: a given option must agree with every value the file states, and fills in
     ``reset``/``refractory`` where a population leaves them out (README, "Options the NIR file
     cannot carry"). ``max_memory``: bytes any allocation driven by the file's declared sizes may
-    take (:func:`neurocc.compiler.limits.check_memory`).
+    take (:func:`neurocc.compiler.limits.check_memory`). ``preset``: the framework that wrote a
+    NIR file (:data:`neurocc.frontend.presets.PRESETS`); its dt and reset stand in for the ones
+    not given, and it says how to read the file's time constants.
     """
 
     dt: float | None = None
     reset: str | None = None
     refractory: float | None = None
     max_memory: int = DEFAULT_MAX_MEMORY
+    preset: str = "nir"
+
+    def __post_init__(self) -> None:
+        get_preset(self.preset)  # an unknown name fails here, before any file is read
 
     def with_nir_defaults(self) -> LoadOptions:
-        """These options with :data:`NIR_DEFAULTS` in place of the ones not given."""
-        return replace(self, **{key: value for key, value in NIR_DEFAULTS.items()
+        """These options with the preset's values, then :data:`NIR_DEFAULTS`, in place of the
+        ones not given (an explicit option wins over both)."""
+        preset = get_preset(self.preset)
+        defaults = {**NIR_DEFAULTS, **{key: value for key, value in
+                                       (("dt", preset.dt), ("reset", preset.reset))
+                                       if value is not None}}
+        return replace(self, **{key: value for key, value in defaults.items()
                                 if getattr(self, key) is None})
 
 
@@ -65,6 +78,9 @@ def load_model(path: str | Path, options: LoadOptions = LoadOptions()) -> Networ
     path = Path(path)
     try:
         if path.suffix == ".ncl":
+            if options.preset != "nir":
+                raise UnsupportedError(f"--from {options.preset} applies to NIR files; a .ncl "
+                                       "file states its own dt and reset", fix="leave out --from")
             from .ncl.text_format import read_text
             return read_text(path, options)
         from .nir.reader import read_nir

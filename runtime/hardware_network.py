@@ -118,7 +118,7 @@ def build_hardware_network(tables: RoutingTables, target: Any, *,
 
     core_of_neuron = hw_ids // tables.neurons_per_core
     per_core = _CoreBiases(tables, target, np.unique(core_of_neuron), spike_threshold,
-                           calibration.core_bias_scale if calibration is not None else {})
+                           target.core_bias_scale)
     currents = {role: per_core.neuron_values(role, core_of_neuron) for role in NEURON_ROLES}
     if calibration is not None and calibration.neuron_gain:
         gain = np.array([calibration.neuron_gain.get(int(h), 1.0) for h in hw_ids])

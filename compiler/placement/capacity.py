@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import CapacityError, InfeasibleError, KeyCapacityError
+from ..errors import CapacityError, InfeasibleError, InvalidModelError, KeyCapacityError
 from .cost import usage
 from .problem import PlacementProblem, build_problem
 from .resources import Resources, as_resources, class_blocks
@@ -220,6 +220,11 @@ def _pops(problem: PlacementProblem, neurons: np.ndarray) -> str:
 def run(c: Compilation) -> Compilation:
     """Pass ``capacity``: cheap bounds before any mapping or solving (cores, CAM fan-in, SRAM
     fan-out, with every neuron in one class, so each bound is a true lower bound)."""
+    if c.network.neurons() == 0:
+        raise InvalidModelError("the network has no neuron population: nothing to place on a "
+                                "chip", where=c.network.name,
+                                fix="compile a model with at least one spiking population "
+                                    "(check it with `neurocc inspect MODEL`)")
     problem = build_problem(c.network, np.zeros(c.network.neurons(), dtype=np.int64))
     check_bounds(problem, as_resources(c.target))
     return c

@@ -116,24 +116,24 @@ def quantize_cores(cmap: CircuitMap, classes: ParameterClasses, core_of: np.ndar
     """Quantize and realise the weights of every core that ``core_of`` (per neuron) uses."""
     per_class = class_currents(cmap, classes)
     syn = _gather(cmap, classes, per_class, target)
+    _check_realisable(syn, target)
     code = np.zeros(syn.iw.size, dtype=np.int64)
     repeats = np.ones(syn.iw.size, dtype=np.int64)
     core_biases: dict[int, dict[str, BiasChoice]] = {}
     syn_core = core_of[syn.post]
-    # A deployment must set every bias of a used core: circuits no neuron of the core uses (an
-    # unused synapse type, say) get their bias's smallest current, i.e. as good as off.
-    idle = {role: target.bias_range(target.bias_for_role(role).name)[0] for role in target.roles}
     for core in np.unique(core_of):
+        # every bias is chosen for the core it sits on (a calibrated core has its own currents)
+        core_target = target.for_core(*divmod(int(core), target.cores_per_chip))
         rows = np.flatnonzero(syn_core == core)
         klass = int(classes.class_of[np.flatnonzero(core_of == core)[0]])
-        currents = {**idle, **classes.class_currents(klass)}
+        currents = {**_idle(core_target), **classes.class_currents(klass)}
         where = f"core {int(core)} (parameter class {klass})"
         if target.weights.masked:
-            weights = _base_sum_core(syn, rows, currents, target, options, where)
+            weights = _base_sum_core(syn, rows, currents, core_target, options, where)
         else:
-            weights = _count_core(syn, rows, currents, target, where)
+            weights = _count_core(syn, rows, currents, core_target, where)
         code[rows], repeats[rows] = weights.code, weights.repeats
-        core_biases[int(core)] = assign_roles(target, currents, where=where)
+        core_biases[int(core)] = assign_roles(core_target, currents, where=where)
     return _realise(classes, syn, core_of, target, code, repeats, core_biases, per_class)
 
 
@@ -169,6 +169,34 @@ def _gather(cmap: CircuitMap, classes: ParameterClasses, per_class: Mapping[str,
                      cat(iws, np.float64))
 
 
+def _idle(target: Target) -> dict[str, float]:
+    """A deployment must set every bias of a used core: circuits no neuron of the core uses (an
+    unused synapse type, say) get their bias's smallest current, i.e. as good as off."""
+    return {role: target.bias_range(target.bias_for_role(role).name)[0] for role in target.roles}
+
+
+#: A weight current this many times above the largest bias current cannot be realised even by
+#: raising the synaptic gains; one this many times below the smallest is zero on any core.
+CURRENT_HEADROOM = 1e6
+
+
+def _check_realisable(syn: _Synapses, target: Target) -> None:
+    """Refuse weight currents no core can come near, and zero those below any level a core can
+    make, before the quantizers square them (weights of 1e300 or 1e-300 overflow or underflow
+    their error sums)."""
+    ranges = [target.bias_range(b.name) for b in target.biases]
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    too_big = np.flatnonzero(~(syn.iw <= hi * CURRENT_HEADROOM))
+    if too_big.size:
+        k = int(np.searchsorted(syn.bounds, too_big[0], side="right")) - 1
+        raise CapacityError(
+            f"projection {syn.names[k]!r} asks for a weight current of "
+            f"{syn.iw[too_big[0]]:.3g} A, far above the largest any bias of the chip gives "
+            f"({hi:.3g} A)", where=target.name,
+            fix="clip or rescale the trained weights (weight decay or clipping) and export again")
+    syn.iw[syn.iw < lo / CURRENT_HEADROOM] = 0.0
+
+
 def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], target: Target,
                      where: str) -> None:
     """Multiply the gain current of every synapse type ``t`` by ``scale[t]``, checking range."""
@@ -184,8 +212,8 @@ def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], tar
             raise CapacityError(
                 f"{st.name} weights need a synaptic gain of {wanted:.3g} A, above the "
                 f"{spec.name} maximum of {hi:.3g} A", where=where,
-                fix="lower the largest trained weights (e.g. weight decay or clipping), or raise "
-                    "the synapse gain ratio / pulse width in the circuit options")
+                fix="clip or rescale the trained weights (weight decay or clipping) and export "
+                    "again")
         currents[role] = wanted
 
 

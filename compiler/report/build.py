@@ -190,7 +190,7 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "cores": _cores(c),
         "core_traffic_events": _traffic(c),
         "expected_activity": _expected_activity(c),
-        "notes": list(c.circuits.notes) + _compile_notes(c),
+        "notes": list(c.options.notes) + list(c.circuits.notes) + _compile_notes(c),
         "pruned": _pruned(c),
         "neuron_model": _neuron_model(c),
     }

@@ -35,6 +35,7 @@ from neurocc.compiler.ir import Network, Projection, make_population
 from neurocc.compiler.limits import check_memory
 
 from ..load import LoadOptions, check_neuron_memory
+from ..presets import adjust_neurons, get_preset
 from .graph import FlatGraph, check_loops, find_back_edges, flatten_graph
 from .linear import LINEAR_TYPES, LinearOp, linear_op
 from .neurons import NEURON_FIELDS, NeuronNode, gain, parse_neuron, to_population
@@ -63,6 +64,7 @@ def read_nir(source: str | Path | nir.NIRGraph, options: LoadOptions = LoadOptio
                                    fix=f"supported node types: {', '.join(SUPPORTED_TYPES)}")
     _check_edge_directions(graph, kinds, label)
     neurons, inputs = _parse_nodes(graph, label, options.max_memory)
+    adjust_neurons(neurons, get_preset(options.preset), options.dt)
     if not neurons:
         raise InvalidModelError("the graph has no neuron nodes, so there is nothing to compile",
                                 where=label, fix="export the network with its neuron layers ("

@@ -2,7 +2,6 @@
 expected direction; bad files name the field and the fix."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +87,23 @@ def test_cli_compile_and_verify_take_a_calibration(tmp_path, cli):
     assert json.loads(out)["calibration"] == str(EXAMPLE)
     code, _, err = cli(["verify", str(tmp_path), "--calibration", str(tmp_path / "none.json")])
     assert code == 2 and "--calibration" in err
+
+
+def test_a_core_factor_moves_that_cores_bias_choice(tmp_path):
+    """A core measured at half the nominal leak current gets a setting of twice the nominal
+    current, so that what it realises is what the neurons ask for; other cores are unchanged."""
+    se2 = load_target("dynapse2")
+    nominal = compile_model(TINY, se2).compilation.tables.cores
+    (chip, core), *others = sorted(nominal)
+    raw = {"format": "neurocc-calibration/1", "source": "test",
+           "core_bias_scale": {f"{chip}.{core}": {"SOIF_LEAK_N": 0.5}}}
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(raw))
+    cal = calibrated_target(se2, load_calibration(path, se2))
+    calibrated = compile_model(TINY, cal).compilation.tables.cores
+    asked = se2.bias_current("SOIF_LEAK_N", *nominal[chip, core].biases["SOIF_LEAK_N"])
+    got = cal.for_core(chip, core).bias_current("SOIF_LEAK_N",
+                                                *calibrated[chip, core].biases["SOIF_LEAK_N"])
+    assert calibrated[chip, core].biases["SOIF_LEAK_N"] != nominal[chip, core].biases["SOIF_LEAK_N"]
+    assert got == pytest.approx(asked, rel=0.05)
+    assert all(calibrated[k].biases == nominal[k].biases for k in others)

@@ -173,3 +173,12 @@ def test_cli_compile_rates_from_user_inputs(tmp_path, cli):
                       str(TINY.parent / "tiny_inputs.npz")])
     measured = json.loads((tmp_path / "m" / "report.json").read_text())["routed_events"]
     assert code == 0 and 0 < measured < uniform  # inputs spike far below one event per step
+
+
+def test_a_network_without_neurons_is_one_clear_error():
+    from neurocc.compiler.errors import InvalidModelError
+    from neurocc.compiler.ir import Network, make_population
+    net = Network(name="inputs-only")
+    net.add_population(make_population("x", "input", 3))
+    with pytest.raises(InvalidModelError, match="no neuron population.*Fix: compile a model"):
+        compile_model(net, "dynapse2")

@@ -96,7 +96,7 @@ def test_subtract_reset_hint_works(cli, tmp_path):
     assert code == 2 and "subtractive reset" in err
     code, out, err = cli(follow(argv, "--subtract-reset", err))
     assert code == 0, err
-    assert "subtractive reset realised as reset to zero" in " ".join(out.split())
+    assert "subtractive reset realised as a reset to zero" in " ".join(out.split())
 
 
 def test_hop_range_hint_works(cli, tmp_path):

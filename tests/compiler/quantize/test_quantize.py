@@ -12,6 +12,7 @@ from neurocc.compiler.quantize.common import summary_table
 from neurocc.compiler.quantize.base_sum import (base_sum_levels, quantize_base_sum,
                                                 uniform_base_sum)
 from neurocc.compiler.quantize.count import naive_count, quantize_count
+from networks import make_net
 
 FAST = settings(max_examples=60, deadline=None)
 #: Slack for comparisons of squared errors summed in different orders.
@@ -337,3 +338,22 @@ def test_summary_table_lists_every_core_with_its_figures():
         assert float(fields[2]) == pytest.approx(r.stats.rel_error, abs=1e-4)
         assert [int(x) for x in fields[3:]] == [r.stats.levels_used, r.stats.cam_max,
                                                 r.stats.cam_total, r.stats.dropped]
+
+
+@pytest.mark.parametrize("target", ["dynapse2", "dynapse1"])
+@pytest.mark.parametrize("weights", [[1e-300, 1.0, 2.0], [1e300, 1.0, 2.0], [1e308, 1.0, 1.0],
+                                     [1e-300, 1e-300, 1e-300], [1e-8, 1e8, 1.0]])
+def test_extreme_weight_ranges_compile_or_fail_with_one_clear_error(weights, target):
+    """Weights spanning the float range into one neuron never crash the quantizers: currents no
+    bias can come near are refused naming the projection, and ones below any level are zero."""
+    from neurocc.compiler import compile_model
+    from neurocc.compiler.errors import CapacityError
+    net = make_net([("h", 1)], [("x", "h", np.array([weights]))], inputs=[("x", 3)])
+    try:
+        compiled = compile_model(net, target)
+    except CapacityError as exc:
+        assert max(weights) >= 1e8 and "weight" in str(exc) and "Fix: clip" in str(exc)
+        return
+    assert max(weights) < 1e300 and compiled.report["checker_ok"]
+    kept = compiled.realised.projections["p0_x_h"].weights.toarray()[0]
+    assert kept[np.array(weights) < 1e-200].tolist() == [0.0] * sum(w < 1e-200 for w in weights)
