@@ -156,6 +156,10 @@ def compile_command(
         negative_drive: str = typer.Option("clip", "--negative-drive",
                                            help="clip (realise a negative constant drive as "
                                                 "none; reported) or error"),
+        max_fanin: str = typer.Option("error", "--max-fanin",
+                                      help="A fan-in above the CAM: error, or prune (keep "
+                                           "each neuron's strongest synapses by |weight| x "
+                                           "source rate; reported)"),
         inputs: Optional[Path] = typer.Option(None, "--inputs", help=".npz of input spike "
                                               "trains (one array per input population, "
                                               "(batch, T, size)) to estimate event rates"),
@@ -190,6 +194,7 @@ def compile_command(
     from .driver import compile_model
     from .compilation import CompileOptions
     from .placement import PlacementOptions
+    from .prune import MAX_FANIN_MODES
 
     from .files import prepare_output_dir, refuse_inputs
 
@@ -213,7 +218,8 @@ def compile_command(
         weights=WeightOptions(bits=weight_bits, seed=seed),
         placement=PlacementOptions(seed=seed, time_limit_s=time_limit,
                                    partitioner=partitioner),
-        rates=rates, notes=notes)
+        rates=rates, notes=notes,
+        max_fanin=_choice(max_fanin, "--max-fanin", MAX_FANIN_MODES))
     if calibration is not None:
         from neurocc.backends.calibration import calibrated_target, load_calibration
         from neurocc.backends.target import load_target

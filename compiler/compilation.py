@@ -17,6 +17,7 @@ from .classes import ParameterClasses
 from .errors import IRVerifyError
 from .ir import Network
 from .placement import Placement, PlacementOptions
+from .prune import Pruning
 from .quantize import CoreWeights, WeightOptions
 from .tables import RoutingTables
 
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
 class CompileOptions:
     """Every choice of a compile. ``class_tolerance``: largest relative error of any core-level
     current of a neuron when it shares its core's biases. ``rates``: events per step of every
-    source (neurons, then input channels) for the placement objective; None = uniform.
-    ``notes``: what loading the model found (e.g. the framework preset a file looks like it
-    needs), reported first among the compile's notes."""
+    source (neurons, then input channels) for the placement objective and the ``prune`` pass;
+    None = uniform. ``notes``: what loading the model found (e.g. the framework preset a file
+    looks like it needs), reported first among the compile's notes. ``max_fanin``: a fan-in
+    above the CAM is an ``"error"``, or ``"prune"``d to the strongest synapses
+    (:mod:`neurocc.compiler.prune`)."""
 
     circuit: CircuitOptions = CircuitOptions()
     class_tolerance: float = 0.05
@@ -40,15 +43,18 @@ class CompileOptions:
     placement: PlacementOptions = PlacementOptions()
     rates: Optional[np.ndarray] = None
     notes: tuple[str, ...] = ()
+    max_fanin: str = "error"
 
 
 @dataclass(frozen=True, eq=False)
 class Compilation:
-    """The state passes transform; each stage field is None until its pass has run."""
+    """The state passes transform; each stage field is None until its pass has run
+    (``pruning`` stays None unless the ``prune`` pass dropped synapses)."""
 
     network: Network
     target: Target
     options: CompileOptions
+    pruning: Optional[Pruning] = None
     circuits: Optional[CircuitMap] = None
     classes: Optional[ParameterClasses] = None
     placement: Optional[Placement] = None

@@ -104,7 +104,8 @@ class Compiled:
 
         c = self.compilation
         emitter = emitter_for(c.target)
-        network = format_network(c.network)
+        # the verification reference: the network before pruning (neurocc.compiler.prune)
+        network = format_network(c.network if c.pruning is None else c.pruning.source)
         meta = replace(ConfigMeta.from_network(c.network, c.options.circuit),
                        network_sha256=network_digest(network.encode("utf-8")))
         files = {CONFIG_FILE: emitter.config.dumps(c.tables, c.target, meta),

@@ -5,7 +5,7 @@ Compilation`` (:mod:`neurocc.compiler.compilation` holds the state); after each 
 :func:`~neurocc.compiler.compilation.verify` checks the state (the network's invariants, the
 routing tables' own invariants, and the consistency of what the stages produced so far).
 
-    PIPELINE = canonicalise -> capacity -> circuits -> classes -> placement -> quantize
+    PIPELINE = canonicalise -> prune -> capacity -> circuits -> classes -> placement -> quantize
                -> routing -> checker -> realise
 
 When a pass finds that cores receive more distinct sources than their keys tell apart
@@ -24,7 +24,8 @@ import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
-from . import canonicalise, checker, circuits, classes, placement, quantize, realise, routing
+from . import (canonicalise, checker, circuits, classes, placement, prune, quantize, realise,
+               routing)
 from .compilation import Compilation, CompileOptions, verify
 from .errors import KeyCapacityError
 from .ir import Network
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 PIPELINE: tuple[ModuleType, ...] = (
     canonicalise,  # private copy, canonical CSR weights
+    prune,         # --max-fanin prune: fan-in above the CAM cut to the strongest synapses
     capacity,      # cores, CAM fan-in, SRAM fan-out lower bounds, before any solving
     circuits,      # LIF/CubaLIF/IF parameters -> DPI circuit currents
     classes,       # neurons that can share a core's biases

@@ -100,8 +100,9 @@ def _cam_error(problem: PlacementProblem, res: Resources, over: np.ndarray) -> C
         f"CAM overflow: {over.size} neurons need more than {res.cam_per_neuron} CAM entries "
         f"(fan-in incl. repeated entries) [{_pops(problem, over)}]; worst: {w}",
         where=f"target {res.name}",
-        fix=f"prune the fan-in of these neurons to at most {res.cam_per_neuron} entries, use "
-            f"fewer repeated entries for large weights, or split their inputs over relay neurons")
+        fix=f"pass --max-fanin prune (keeps the {res.cam_per_neuron} strongest synapses of each "
+            f"neuron, reported), use fewer repeated entries for large weights, or split their "
+            f"inputs over relay neurons")
 
 
 def _sram_error(problem: PlacementProblem, res: Resources, over: np.ndarray, excess: np.ndarray,

@@ -120,9 +120,19 @@ def _cam_entries(c: Compilation, projection: str) -> int:
     return int(entries.sum())
 
 
+def _pruned(c: Compilation) -> list[dict[str, Any]]:
+    """Per projection that ``--max-fanin prune`` cut: synapses dropped, the fraction of its
+    expected current (|weight| x source rate) dropped, and the neurons that lost synapses."""
+    lost = () if c.pruning is None else c.pruning.projections
+    return [{"projection": p.name, "synapses_dropped": p.dropped,
+             "current_fraction_dropped": _round(p.current_fraction, 4),
+             "neurons_affected": p.neurons} for p in lost]
+
+
 def _compile_notes(c: Compilation) -> list[str]:
-    """What the compile did that the user did not ask for: delays it cannot realise, and a
-    placement spread over more cores because full cores ran out of keys."""
+    """What the compile did that the user did not ask for: delays it cannot realise, the
+    synapses ``--max-fanin prune`` dropped, and a placement spread over more cores because full
+    cores ran out of keys."""
     notes = []
     delayed = [f"{p.name!r} ({p.delay} steps)" for p in c.network.projections.values()
                if p.delay > 1]
@@ -131,6 +141,8 @@ def _compile_notes(c: Compilation) -> list[str]:
         notes.append(f"projection delays not realised: {', '.join(delayed[:4])}{more}; neurocc "
                      "programs no synaptic delay, so each event reaches its targets with the "
                      "chip's own routing latency (one step in the circuit simulator)")
+    if c.pruning is not None:
+        notes.append(c.pruning.note())
     fill = c.options.placement.fill
     if fill is not None:
         notes.append(f"placement spread the neurons, at most {fill} per core: full cores would "
@@ -179,6 +191,7 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "core_traffic_events": _traffic(c),
         "expected_activity": _expected_activity(c),
         "notes": list(c.options.notes) + list(c.circuits.notes) + _compile_notes(c),
+        "pruned": _pruned(c),
         "neuron_model": _neuron_model(c),
     }
 

@@ -30,8 +30,8 @@ def tiny(request):
 
 def test_pipeline_reads_as_a_list_of_passes():
     assert [pass_name(p) for p in PIPELINE] == [
-        "canonicalise", "capacity", "circuits", "classes", "placement", "quantize", "routing",
-        "checker", "realise"]
+        "canonicalise", "prune", "capacity", "circuits", "classes", "placement", "quantize",
+        "routing", "checker", "realise"]
     # a pass is named as the module that holds it
     assert all(p.__name__.endswith("." + pass_name(p)) and callable(p.run) for p in PIPELINE)
 

@@ -40,7 +40,7 @@ def test_fan_in_over_the_cam_names_the_neurons_and_the_excess():
     text = str(err.value)
     assert "CAM overflow: 2 neurons need more than 64" in text
     assert "h[3]: 70 entries (6 over)" in text and "h[1]: 66 entries (2 over)" in text
-    assert "population 'h' (2)" in text and "prune the fan-in" in text
+    assert "population 'h' (2)" in text and "--max-fanin prune" in text
 
 
 def test_repeated_entries_count_against_the_cam():
