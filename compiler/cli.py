@@ -153,6 +153,10 @@ def compile_command(
                                                   help="Base weights per core (1..4; SE2)"),
         time_scale: float = typer.Option(1.0, "--time-scale",
                                          help="Chip seconds per model second"),
+        pulse_width: float = typer.Option(1e-5, "--pulse-width",
+                                          help="Chip seconds of the pulse each input event "
+                                               "gives a synapse (longer: stronger synapses "
+                                               "for the same gain current)"),
         negative_drive: str = typer.Option("clip", "--negative-drive",
                                            help="clip (realise a negative constant drive as "
                                                 "none; reported) or error"),
@@ -207,7 +211,8 @@ def compile_command(
     _print_notes(notes)  # before compiling: the compile may refuse what the note explains
     rates = _rates(net, inputs, budget) if inputs is not None else None
     options = CompileOptions(
-        circuit=CircuitOptions(time_scale=time_scale, negative_drive=negative_drive,
+        circuit=CircuitOptions(time_scale=time_scale, pulse_width=pulse_width,
+                               negative_drive=negative_drive,
                                discretisation=_choice(discretisation, "--discretisation",
                                                       ("step_decay", "continuous")),
                                inhibition=_choice(inhibition, "--inhibition",

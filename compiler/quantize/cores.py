@@ -209,11 +209,15 @@ def _fold_into_gains(currents: dict[str, float], scale: Mapping[int, float], tar
         spec = target.bias_for_role(role)
         lo, hi = target.bias_range(spec.name)
         if wanted > hi:
+            # a synapse's jump grows about linearly with its pulse: a pulse this much longer
+            # (with a margin) needs no more gain than the bias gives
+            pulse = target.circuit.V_th * target.circuit.capacitance["pulse"] / currents["I_pulse"]
             raise CapacityError(
                 f"{st.name} weights need a synaptic gain of {wanted:.3g} A, above the "
                 f"{spec.name} maximum of {hi:.3g} A", where=where,
-                fix="clip or rescale the trained weights (weight decay or clipping) and export "
-                    "again")
+                fix=f"pass --pulse-width {1.25 * pulse * wanted / hi:.2g} (a longer pulse per "
+                    "event), or clip or rescale the trained weights (weight decay or clipping) "
+                    "and export again")
         currents[role] = wanted
 
 

@@ -184,3 +184,16 @@ def test_compile_output_unchanged_for_unchanged_inputs():
     a = compile_model(TINY, "dynapse1").files
     b = compile_model(TINY, "dynapse1").files
     assert a == b and '"network_sha256"' in a["config.json"]
+
+
+def test_pulse_width_hint_works(cli, tmp_path):
+    """A weight too strong for the synaptic gain bias: the hint's longer pulse realises it."""
+    model = tmp_path / "strong.ncl"
+    model.write_text("network strong { dt = 1 ms }\ninput x[2]\n"
+                     "population h : LIF[1] {\n    tau_mem = 20 ms\n    reset = zero\n}\n"
+                     "projection x -> h {\n    weights = sparse [ (0, 0, 3000.0), (0, 1, 1.0) ]\n}\n")
+    argv = ["compile", str(model), "-o", str(tmp_path / "out")]
+    code, _, err = cli(argv)
+    assert code == 2 and "--pulse-width" in fix_flags(err)
+    code, _, err = cli(follow(argv, "--pulse-width", err))
+    assert code == 0, err
