@@ -33,13 +33,17 @@ Method:
 4. Fitting the cores (:func:`fit_to_cores`). The tolerance is a preference: when the classes need
    more cores than the target has (:func:`~neurocc.compiler.placement.resources.class_blocks`,
    the capacity rule of placement), whole classes merge, agglomeratively, until they fit; the
-   first fit is the largest class count on the merge path. A merged class takes, per role, the
-   representable current with the least worst-case error over its members: that error depends
-   only on the members' lowest and highest request, so it is the better of the two table
-   values around the point where the two ends' errors are equal. Each step merges, among the
-   pairs whose union needs fewer cores than the two apart (else any pair), the one adding the
-   least ``cost`` = members x worst relative error over roles and members; ties go to the
-   lowest pair of class numbers. Errors then exceed the tolerance and are reported.
+   first fit is the most classes on the merge path. Merging measures the symmetric error
+   ``|v - x| / max(min(v, x), u)`` (a current 2x off either way counts alike). A merged class
+   takes, per role, the representable current with the least worst-case such error over its
+   members, which only the members' lowest and highest request decide. Each step merges, among
+   the pairs whose union needs fewer cores than the two apart (else any pair), the one adding
+   the least ``cost`` = members x worst error over roles and members; ties go to the lowest
+   pair of class numbers. A heuristic: optimal when one merge suffices, with no general bound
+   (the tests measure its distance to the optimum on small cases); where classes must pack the
+   cores tightly, the merge path may fit with fewer classes than a better packing would. All
+   classes then take these representatives; the errors (above the tolerance) are recomputed as
+   in step 1 and reported.
 """
 
 from __future__ import annotations
@@ -149,6 +153,11 @@ class _Rule:
     def error(self, v: Any, x: Any) -> Any:
         return np.abs(v - x) / np.maximum(x, self.u)
 
+    def ratio_error(self, v: Any, x: Any) -> Any:
+        """Symmetric error, what merging minimises: a current 2x too large or too small counts
+        alike (``error`` saturates at 1 below the request, and a current sets 1 / tau)."""
+        return np.abs(v - x) / np.maximum(np.minimum(v, x), self.u)
+
 
 def assign_classes(cmap: CircuitMap, target: Target, *, tolerance: float = 0.05,
                    role_tolerance: Mapping[str, float] | None = None,
@@ -223,30 +232,51 @@ def fit_to_cores(classes: ParameterClasses, cmap: CircuitMap, target: Target,
     rules = [_Rule(float(t), float(u), _representable(target, r))
              for r, t, u in zip(classes.roles, classes.tolerance, classes.floor)]
     x = _requests(cmap, classes.roles)
-    class_of, reps = _merge(x, classes.class_of, classes.representatives, rules, caps)
+    class_of, reps = _merge(x, classes.class_of, classes.n_classes, rules, caps)
     return replace(classes, class_of=class_of, representatives=reps,
                    error=_errors(x, reps, class_of, rules), unmerged_of=classes.class_of)
 
 
-def _merge(x: np.ndarray, class_of: np.ndarray, reps: np.ndarray, rules: list[_Rule],
+def _merge(x: np.ndarray, class_of: np.ndarray, m: int, rules: list[_Rule],
            caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Agglomerative merge of classes until :func:`class_blocks` fits; new labels and reps."""
-    m, n_roles = reps.shape
+    """Merge the ``m`` classes until :func:`class_blocks` fits; new labels and reps."""
+    n_roles = x.shape[1]
     lo, hi = np.full((m, n_roles), np.nan), np.full((m, n_roles), np.nan)
     for j in range(n_roles):
         np.fmin.at(lo[:, j], class_of, x[:, j])
         np.fmax.at(hi[:, j], class_of, x[:, j])
-    reps = reps.copy()
     size = np.bincount(class_of, minlength=m)
-    cost = size * _worst(reps, lo, hi, rules)
+    group = _agglomerate(lo, hi, size, rules, caps)
+    glo, ghi = _group_bounds(group, lo, hi)
+    return group[class_of], _union(glo, ghi, glo, ghi, rules)[0]
+
+
+def _group_bounds(group: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest request per role of every group of classes."""
+    k = int(group.max()) + 1
+    glo, ghi = np.full((k, lo.shape[1]), np.nan), np.full((k, lo.shape[1]), np.nan)
+    for j in range(lo.shape[1]):
+        np.fmin.at(glo[:, j], group, lo[:, j])
+        np.fmax.at(ghi[:, j], group, hi[:, j])
+    return glo, ghi
+
+
+def _agglomerate(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, rules: list[_Rule],
+                 caps: np.ndarray) -> np.ndarray:
+    """Group of every class after greedy pairwise merging until :func:`class_blocks` fits
+    (groups numbered by their lowest class)."""
+    m = size.size
+    lo, hi, size = lo.copy(), hi.copy(), size.copy()
+    cost = size * _union(lo, hi, lo, hi, rules)[1]
     alive = np.ones(m, dtype=bool)
     root = np.arange(m)
     cap = int(np.max(caps))
     delta = np.empty((m, m))
     saves = np.empty((m, m), dtype=bool)
 
-    def refresh(i: Any) -> None:
-        """Merge cost of class (or classes) ``i`` with every class."""
+    def refresh(i: np.ndarray) -> None:
+        """Merge cost of classes ``i`` with every class."""
         _, err = _union(lo[i, None], hi[i, None], lo[None], hi[None], rules)
         joint = size[i, None] + size[None]
         delta[i] = np.where(alive[None], joint * err - cost[i, None] - cost[None], np.inf)
@@ -261,13 +291,12 @@ def _merge(x: np.ndarray, class_of: np.ndarray, reps: np.ndarray, rules: list[_R
         pick = useful if np.isfinite(useful).any() else delta
         i, j = np.unravel_index(int(np.argmin(pick)), pick.shape)  # row-major: i < j
         lo[i], hi[i] = np.fmin(lo[i], lo[j]), np.fmax(hi[i], hi[j])
-        rep, err = _union(lo[i], hi[i], lo[i], hi[i], rules)
-        reps[i], size[i], cost[i] = rep, size[i] + size[j], (size[i] + size[j]) * err
+        size[i] += size[j]
+        cost[i] = size[i] * _union(lo[i], hi[i], lo[i], hi[i], rules)[1]
         alive[j], size[j], root[root == j] = False, 0, i
         delta[j], delta[:, j] = np.inf, np.inf
         refresh(np.array([i]))
-    new_id = np.cumsum(alive) - 1
-    return new_id[root[class_of]], reps[alive]
+    return (np.cumsum(alive) - 1)[root]
 
 
 def _union(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray,
@@ -282,27 +311,36 @@ def _union(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarra
 
 
 def _minimax(lo: np.ndarray, hi: np.ndarray, rule: _Rule) -> np.ndarray:
-    """The representable value with the least worst-case error over requests in [lo, hi]
-    (NaN where lo is NaN); ties: the lower value."""
-    a, b = np.maximum(lo, rule.u), np.maximum(hi, rule.u)
+    """The representable value with the least worst-case ``ratio_error`` over requests in
+    [lo, hi] (NaN where lo is NaN); ties: the lower value. The continuous optimum equalises the
+    two ends' errors (the geometric mean above the floor); the worst error is convex in the
+    value, so the best table value is one of the two around it."""
+    u = rule.u
+    a = np.maximum(lo, u)
     with np.errstate(invalid="ignore"):
-        balanced = (lo * b + hi * a) / (a + b)
+        balanced = (lo - a + np.sqrt((a - lo) ** 2 + 4 * a * hi)) / 2  # (v - lo) v = a (hi - v)
+        balanced = np.where(balanced >= u, balanced, (lo * u + hi * a) / (a + u))
     k = np.searchsorted(rule.grid, np.nan_to_num(balanced, nan=0.0))
     below = rule.grid[np.clip(k - 1, 0, rule.grid.size - 1)]
     above = rule.grid[np.clip(k, 0, rule.grid.size - 1)]
     with np.errstate(invalid="ignore"):
-        worse = np.maximum(rule.error(below, lo), rule.error(below, hi)) > \
-            np.maximum(rule.error(above, lo), rule.error(above, hi))
+        worse = _span_error(below, lo, hi, rule) > _span_error(above, lo, hi, rule)
     return np.where(np.isnan(lo), np.nan, np.where(worse, above, below))
 
 
+def _span_error(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, rule: _Rule) -> np.ndarray:
+    """Worst ``ratio_error`` of ``v`` over requests in [lo, hi] (it grows away from ``v`` on
+    either side, so the ends decide)."""
+    return np.maximum(rule.ratio_error(v, lo), rule.ratio_error(v, hi))
+
+
 def _worst(rep: np.ndarray, lo: np.ndarray, hi: np.ndarray, rules: list[_Rule]) -> np.ndarray:
-    """Worst error over roles of classes with representatives ``rep`` and requests in
-    [lo, hi] per role (the error grows away from the representative on either side)."""
+    """Worst ``ratio_error`` over roles and members of classes with representatives ``rep``
+    and requests in [lo, hi] per role (0 for roles no member uses)."""
     worst = np.zeros(rep.shape[:-1])
     for j, rule in enumerate(rules):
         with np.errstate(invalid="ignore"):
-            e = np.maximum(rule.error(rep[..., j], lo[..., j]), rule.error(rep[..., j], hi[..., j]))
+            e = _span_error(rep[..., j], lo[..., j], hi[..., j], rule)
         worst = np.maximum(worst, np.nan_to_num(e, nan=0.0))
     return worst
 

@@ -4,7 +4,7 @@ Stable keys (other tools may rely on them): ``target``, ``chips_used``, ``cores_
 ``routed_events``, ``checker_ok``, ``max_cam_per_neuron``, ``max_sram_per_neuron``,
 ``weight_rel_error``, ``bias_rel_error_max``; ``parameter_error`` holds, per population, the
 relative error of its requested currents against its classes' shared ones (``max`` and ``mean``
-per role, class sharing only) and how many of its classes were merged to fit the cores
+per role, class sharing only, synaptic gains left out) and how many of its classes were merged to fit the cores
 (``classes_merged``); ``expected_activity`` holds the expected
 ``spikes``, ``input_events``, ``routed_events`` and ``synaptic_events`` per step under the
 compile's ``--inputs`` rates (null without them), for the energy estimate. Everything is a deterministic function of the
@@ -124,15 +124,18 @@ def _cam_entries(c: Compilation, projection: str) -> int:
 
 
 def _parameter_error(c: Compilation) -> dict[str, dict[str, Any]]:
-    """Per population: max and mean class-sharing error per role it uses, classes merged."""
+    """Per population: max and mean class-sharing error per role it uses, classes merged.
+    Synaptic gains are left out, as in :func:`per_neuron_bias_error` (quantization sets them)."""
     k = c.classes
+    gains = {st.gain_role for st in c.target.synapse_types}
     out = {}
     for name, offset, size in k.populations:
         rows = slice(offset, offset + size)
         merged = 0 if k.unmerged_of is None else \
             np.unique(k.unmerged_of[rows]).size - np.unique(k.class_of[rows]).size
         roles = {role: {"max": _round(np.max(col), 4), "mean": _round(np.mean(col), 4)}
-                 for role, col in zip(k.roles, k.error[rows].T) if not np.isnan(col).all()}
+                 for role, col in zip(k.roles, k.error[rows].T)
+                 if role not in gains and not np.isnan(col).all()}
         out[name] = {"classes_merged": int(merged), "roles": roles}
     return out
 
