@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CompileOptions:
-    """Every choice of a compile. ``class_tolerance``: largest relative error of any core-level
-    current of a neuron when it shares its core's biases. ``rates``: events per step of every
-    source (neurons, then input channels) for the placement objective; None = uniform."""
+    """Every choice of a compile. ``class_tolerance``: preferred largest relative error of any
+    core-level current of a neuron when it shares its core's biases (exceeded, and reported,
+    only where the classes would need more cores than the target has). ``rates``: events per
+    step of every source (neurons, then input channels) for the placement objective; None =
+    uniform."""
 
     circuit: CircuitOptions = CircuitOptions()
     class_tolerance: float = 0.05
