@@ -240,11 +240,7 @@ def fit_to_cores(classes: ParameterClasses, cmap: CircuitMap, target: Target,
 def _merge(x: np.ndarray, class_of: np.ndarray, m: int, rules: list[_Rule],
            caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Merge the ``m`` classes until :func:`class_blocks` fits; new labels and reps."""
-    n_roles = x.shape[1]
-    lo, hi = np.full((m, n_roles), np.nan), np.full((m, n_roles), np.nan)
-    for j in range(n_roles):
-        np.fmin.at(lo[:, j], class_of, x[:, j])
-        np.fmax.at(hi[:, j], class_of, x[:, j])
+    lo, hi = _group_bounds(class_of, x, x)
     size = np.bincount(class_of, minlength=m)
     group = _agglomerate(lo, hi, size, rules, caps)
     glo, ghi = _group_bounds(group, lo, hi)
@@ -253,7 +249,8 @@ def _merge(x: np.ndarray, class_of: np.ndarray, m: int, rules: list[_Rule],
 
 def _group_bounds(group: np.ndarray, lo: np.ndarray, hi: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest request per role of every group of classes."""
+    """Lowest and highest request per role of every group (of neurons, or of classes with
+    bounds ``lo``, ``hi``); groups are numbered 0.. without gaps."""
     k = int(group.max()) + 1
     glo, ghi = np.full((k, lo.shape[1]), np.nan), np.full((k, lo.shape[1]), np.nan)
     for j in range(lo.shape[1]):
