@@ -30,6 +30,20 @@ Method:
    box serving the seed.
 3. A lower bound: each axis alone needs at least its own optimal (1-D) count, so their maximum
    bounds the joint optimum. ``lower_bound`` is reported; equal counts prove optimality.
+4. Fitting the cores (:func:`fit_to_cores`). The tolerance is a preference: when the classes need
+   more cores than the target has (:func:`~neurocc.compiler.placement.resources.class_blocks`,
+   the capacity rule of placement), whole classes merge, agglomeratively, until they fit; the
+   first fit is the most classes on the merge path. Merging measures the symmetric error
+   ``|v - x| / max(min(v, x), u)`` (a current 2x off either way counts alike). A merged class
+   takes, per role, the representable current with the least worst-case such error over its
+   members, which only the members' lowest and highest request decide. Each step merges, among
+   the pairs whose union needs fewer cores than the two apart (else any pair), the one adding
+   the least ``cost`` = members x worst error over roles and members; ties go to the lowest
+   pair of class numbers. A heuristic: optimal when one merge suffices, with no general bound
+   (the tests measure its distance to the optimum on small cases); where classes must pack the
+   cores tightly, the merge path may fit with fewer classes than a better packing would. All
+   classes then take these representatives; the errors (above the tolerance) are recomputed as
+   in step 1 and reported.
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ import numpy as np
 from .biasgen import BiasChoice, assign_bias, assign_roles, bias_table
 from .circuits import CircuitMap, precision_floors
 from .errors import TargetError
+from .placement.resources import Resources, class_blocks
 
 if TYPE_CHECKING:
     from neurocc.backends.target import Target
@@ -69,6 +84,8 @@ class ParameterClasses:
     tolerance: np.ndarray
     floor: np.ndarray
     lower_bound: int
+    #: Class of every neuron before :func:`fit_to_cores` merged classes (None: nothing merged).
+    unmerged_of: np.ndarray | None = None
 
     @property
     def n_classes(self) -> int:
@@ -136,6 +153,11 @@ class _Rule:
     def error(self, v: Any, x: Any) -> Any:
         return np.abs(v - x) / np.maximum(x, self.u)
 
+    def ratio_error(self, v: Any, x: Any) -> Any:
+        """Symmetric error, what merging minimises: a current 2x too large or too small counts
+        alike (``error`` saturates at 1 below the request, and a current sets 1 / tau)."""
+        return np.abs(v - x) / np.maximum(np.minimum(v, x), self.u)
+
 
 def assign_classes(cmap: CircuitMap, target: Target, *, tolerance: float = 0.05,
                    role_tolerance: Mapping[str, float] | None = None,
@@ -158,26 +180,166 @@ def assign_classes(cmap: CircuitMap, target: Target, *, tolerance: float = 0.05,
     for pc in cmap.populations.values():
         pops.append((pc.name, offset, pc.size))
         offset += pc.size
-    x = np.full((offset, len(roles)), np.nan)
-    for name, off, size in pops:
-        pc = cmap.populations[name]
+    for name, pc in cmap.populations.items():
         for j, role in enumerate(roles):
             if role in pc.currents:
-                x[off:off + size, j] = pc.currents[role]
                 _check_servable(target, role, pc.currents[role], rules[j], name)
+    x = _requests(cmap, roles)
     uniq, inverse = np.unique(np.nan_to_num(x, nan=-1.0), axis=0, return_inverse=True)
     uniq[uniq < 0] = np.nan
     labels, reps = _cover(uniq, rules)
     class_of = labels[np.asarray(inverse).reshape(-1)]
-    with np.errstate(invalid="ignore"):
-        err = np.stack([rules[j].error(reps[class_of, j], x[:, j]) for j in range(len(roles))],
-                       axis=1) if roles else np.zeros((offset, 0))
+    err = _errors(x, reps, class_of, rules)
     bound = max((_optimal_1d(np.unique(col[~np.isnan(col)]), rule)
                  for col, rule in zip(uniq.T, rules)), default=min(offset, 1))
     return ParameterClasses(roles=roles, populations=tuple(pops), class_of=class_of,
                             representatives=reps, error=err,
                             tolerance=np.array([r.t for r in rules]),
                             floor=np.array([r.u for r in rules]), lower_bound=bound)
+
+
+def _requests(cmap: CircuitMap, roles: tuple[str, ...]) -> np.ndarray:
+    """(neurons, roles) requested currents, populations in order; NaN where a role is unused."""
+    x = np.full((sum(pc.size for pc in cmap.populations.values()), len(roles)), np.nan)
+    offset = 0
+    for pc in cmap.populations.values():
+        for j, role in enumerate(roles):
+            if role in pc.currents:
+                x[offset:offset + pc.size, j] = pc.currents[role]
+        offset += pc.size
+    return x
+
+
+def _errors(x: np.ndarray, reps: np.ndarray, class_of: np.ndarray, rules: list[_Rule]
+            ) -> np.ndarray:
+    """Relative error of every neuron's request against its class's representative, per role."""
+    if not rules:
+        return np.zeros((x.shape[0], 0))
+    with np.errstate(invalid="ignore"):
+        return np.stack([rule.error(reps[class_of, j], x[:, j]) for j, rule in enumerate(rules)],
+                        axis=1)
+
+
+def fit_to_cores(classes: ParameterClasses, cmap: CircuitMap, target: Target,
+                 caps: np.ndarray) -> ParameterClasses:
+    """``classes`` unchanged when they fit cores of capacities ``caps`` (or when even one class
+    of every neuron would not); else merged, least added error first, to the most classes that
+    fit (method step 4 of the module docstring). Errors are recomputed for the merged classes."""
+    counts = classes.sizes()
+    if class_blocks(counts, caps) is not None or \
+            class_blocks(np.array([counts.sum()]), caps) is None:
+        return classes
+    rules = [_Rule(float(t), float(u), _representable(target, r))
+             for r, t, u in zip(classes.roles, classes.tolerance, classes.floor)]
+    x = _requests(cmap, classes.roles)
+    class_of, reps = _merge(x, classes.class_of, classes.n_classes, rules, caps)
+    return replace(classes, class_of=class_of, representatives=reps,
+                   error=_errors(x, reps, class_of, rules), unmerged_of=classes.class_of)
+
+
+def _merge(x: np.ndarray, class_of: np.ndarray, m: int, rules: list[_Rule],
+           caps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the ``m`` classes until :func:`class_blocks` fits; new labels and reps."""
+    lo, hi = _group_bounds(class_of, x, x)
+    size = np.bincount(class_of, minlength=m)
+    group = _agglomerate(lo, hi, size, rules, caps)
+    glo, ghi = _group_bounds(group, lo, hi)
+    return group[class_of], _union(glo, ghi, glo, ghi, rules)[0]
+
+
+def _group_bounds(group: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest request per role of every group (of neurons, or of classes with
+    bounds ``lo``, ``hi``); groups are numbered 0.. without gaps."""
+    k = int(group.max()) + 1
+    glo, ghi = np.full((k, lo.shape[1]), np.nan), np.full((k, lo.shape[1]), np.nan)
+    for j in range(lo.shape[1]):
+        np.fmin.at(glo[:, j], group, lo[:, j])
+        np.fmax.at(ghi[:, j], group, hi[:, j])
+    return glo, ghi
+
+
+def _agglomerate(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, rules: list[_Rule],
+                 caps: np.ndarray) -> np.ndarray:
+    """Group of every class after greedy pairwise merging until :func:`class_blocks` fits
+    (groups numbered by their lowest class)."""
+    m = size.size
+    lo, hi, size = lo.copy(), hi.copy(), size.copy()
+    cost = size * _union(lo, hi, lo, hi, rules)[1]
+    alive = np.ones(m, dtype=bool)
+    root = np.arange(m)
+    cap = int(np.max(caps))
+    delta = np.empty((m, m))
+    saves = np.empty((m, m), dtype=bool)
+
+    def refresh(i: np.ndarray) -> None:
+        """Merge cost of classes ``i`` with every class."""
+        _, err = _union(lo[i, None], hi[i, None], lo[None], hi[None], rules)
+        joint = size[i, None] + size[None]
+        delta[i] = np.where(alive[None], joint * err - cost[i, None] - cost[None], np.inf)
+        saves[i] = -(-size[i, None] // cap) - (-size[None] // cap) > -(-joint // cap)
+        delta[:, i] = delta[i].T
+        saves[:, i] = saves[i].T
+        delta[np.arange(m), np.arange(m)] = np.inf
+
+    refresh(np.arange(m))
+    while class_blocks(size[alive], caps) is None:
+        useful = np.where(saves, delta, np.inf)
+        pick = useful if np.isfinite(useful).any() else delta
+        i, j = np.unravel_index(int(np.argmin(pick)), pick.shape)  # row-major: i < j
+        lo[i], hi[i] = np.fmin(lo[i], lo[j]), np.fmax(hi[i], hi[j])
+        size[i] += size[j]
+        cost[i] = size[i] * _union(lo[i], hi[i], lo[i], hi[i], rules)[1]
+        alive[j], size[j], root[root == j] = False, 0, i
+        delta[j], delta[:, j] = np.inf, np.inf
+        refresh(np.array([i]))
+    return (np.cumsum(alive) - 1)[root]
+
+
+def _union(lo_a: np.ndarray, hi_a: np.ndarray, lo_b: np.ndarray, hi_b: np.ndarray,
+           rules: list[_Rule]) -> tuple[np.ndarray, np.ndarray]:
+    """Representatives (..., roles) of the unions of classes a and b (given by their lowest and
+    highest requests per role) and the union's worst error over roles and members."""
+    lo, hi = np.fmin(lo_a, lo_b), np.fmax(hi_a, hi_b)
+    rep = np.full(lo.shape, np.nan)
+    for j, rule in enumerate(rules):
+        rep[..., j] = _minimax(lo[..., j], hi[..., j], rule)
+    return rep, _worst(rep, lo, hi, rules)
+
+
+def _minimax(lo: np.ndarray, hi: np.ndarray, rule: _Rule) -> np.ndarray:
+    """The representable value with the least worst-case ``ratio_error`` over requests in
+    [lo, hi] (NaN where lo is NaN); ties: the lower value. The continuous optimum equalises the
+    two ends' errors (the geometric mean above the floor); the worst error is convex in the
+    value, so the best table value is one of the two around it."""
+    u = rule.u
+    a = np.maximum(lo, u)
+    with np.errstate(invalid="ignore"):
+        balanced = (lo - a + np.sqrt((a - lo) ** 2 + 4 * a * hi)) / 2  # (v - lo) v = a (hi - v)
+        balanced = np.where(balanced >= u, balanced, (lo * u + hi * a) / (a + u))
+    k = np.searchsorted(rule.grid, np.nan_to_num(balanced, nan=0.0))
+    below = rule.grid[np.clip(k - 1, 0, rule.grid.size - 1)]
+    above = rule.grid[np.clip(k, 0, rule.grid.size - 1)]
+    with np.errstate(invalid="ignore"):
+        worse = _span_error(below, lo, hi, rule) > _span_error(above, lo, hi, rule)
+    return np.where(np.isnan(lo), np.nan, np.where(worse, above, below))
+
+
+def _span_error(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, rule: _Rule) -> np.ndarray:
+    """Worst ``ratio_error`` of ``v`` over requests in [lo, hi] (it grows away from ``v`` on
+    either side, so the ends decide)."""
+    return np.maximum(rule.ratio_error(v, lo), rule.ratio_error(v, hi))
+
+
+def _worst(rep: np.ndarray, lo: np.ndarray, hi: np.ndarray, rules: list[_Rule]) -> np.ndarray:
+    """Worst ``ratio_error`` over roles and members of classes with representatives ``rep``
+    and requests in [lo, hi] per role (0 for roles no member uses)."""
+    worst = np.zeros(rep.shape[:-1])
+    for j, rule in enumerate(rules):
+        with np.errstate(invalid="ignore"):
+            e = _span_error(rep[..., j], lo[..., j], hi[..., j], rule)
+        worst = np.maximum(worst, np.nan_to_num(e, nan=0.0))
+    return worst
 
 
 def _tolerance(role: str, value: Any) -> float:
@@ -319,6 +481,8 @@ def _optimal_1d(vals: np.ndarray, rule: _Rule) -> int:
 
 def run(c: Compilation) -> Compilation:
     """Pass ``classes``: neurons that can share a core's biases (within the tolerance) form a
-    parameter class."""
+    parameter class; classes merge (least added error) when they need more cores than the
+    target has."""
     classes = assign_classes(c.circuits, c.target, tolerance=c.options.class_tolerance)
-    return replace(c, classes=classes)
+    caps = Resources.from_target(c.target).core_capacity()
+    return replace(c, classes=fit_to_cores(classes, c.circuits, c.target, caps))

@@ -147,8 +147,11 @@ def compile_command(
         sram_usable: Optional[int] = typer.Option(None, "--sram-usable",
                                                   help="SRAM entries per neuron to use"),
         class_tolerance: float = typer.Option(0.05, "--class-tolerance",
-                                              help="Largest relative error of a neuron's "
-                                                   "currents when sharing its core's biases"),
+                                              help="Preferred largest relative error of a "
+                                                   "neuron's currents when sharing its core's "
+                                                   "biases; exceeded (and reported) only where "
+                                                   "the classes would need more cores than the "
+                                                   "target has"),
         weight_bits: Optional[int] = typer.Option(None, "--weight-bits",
                                                   help="Base weights per core (1..4; SE2)"),
         time_scale: float = typer.Option(1.0, "--time-scale",

@@ -29,12 +29,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CompileOptions:
-    """Every choice of a compile. ``class_tolerance``: largest relative error of any core-level
-    current of a neuron when it shares its core's biases. ``rates``: events per step of every
-    source (neurons, then input channels) for the placement objective and the ``prune`` pass;
-    None = uniform. ``notes``: what loading the model found (e.g. the framework preset a file
-    looks like it needs), reported first among the compile's notes. ``max_fanin``: a fan-in
-    above the CAM is an ``"error"``, or ``"prune"``d to the strongest synapses
+    """Every choice of a compile. ``class_tolerance``: preferred largest relative error of any
+    core-level current of a neuron when it shares its core's biases (exceeded, and reported,
+    only where the classes would need more cores than the target has). ``rates``: events per
+    step of every source (neurons, then input channels) for the placement objective and the
+    ``prune`` pass; None = uniform. ``notes``: what loading the model found (e.g. the framework
+    preset a file looks like it needs), reported first among the compile's notes. ``max_fanin``:
+    a fan-in above the CAM is an ``"error"``, or ``"prune"``d to the strongest synapses
     (:mod:`neurocc.compiler.prune`)."""
 
     circuit: CircuitOptions = CircuitOptions()

@@ -2,7 +2,10 @@
 
 Stable keys (other tools may rely on them): ``target``, ``chips_used``, ``cores_used``,
 ``routed_events``, ``checker_ok``, ``max_cam_per_neuron``, ``max_sram_per_neuron``,
-``weight_rel_error``, ``bias_rel_error_max``; ``expected_activity`` holds the expected
+``weight_rel_error``, ``bias_rel_error_max``; ``parameter_error`` holds, per population, the
+relative error of its requested currents against its classes' shared ones (``max`` and ``mean``
+per role, class sharing only, synaptic gains left out) and how many of its classes were merged to fit the cores
+(``classes_merged``); ``expected_activity`` holds the expected
 ``spikes``, ``input_events``, ``routed_events`` and ``synaptic_events`` per step under the
 compile's ``--inputs`` rates (null without them), for the energy estimate. Everything is a deterministic function of the
 compilation (no timings, no paths), so that the same input gives a byte-identical report.
@@ -129,11 +132,45 @@ def _pruned(c: Compilation) -> list[dict[str, Any]]:
              "neurons_affected": p.neurons} for p in lost]
 
 
+def _parameter_error(c: Compilation) -> dict[str, dict[str, Any]]:
+    """Per population: max and mean class-sharing error per role it uses, classes merged.
+    Synaptic gains are left out, as in :func:`per_neuron_bias_error` (quantization sets them)."""
+    k = c.classes
+    gains = {st.gain_role for st in c.target.synapse_types}
+    out = {}
+    for name, offset, size in k.populations:
+        rows = slice(offset, offset + size)
+        merged = 0 if k.unmerged_of is None else \
+            np.unique(k.unmerged_of[rows]).size - np.unique(k.class_of[rows]).size
+        roles = {role: {"max": _round(np.max(col), 4), "mean": _round(np.mean(col), 4)}
+                 for role, col in zip(k.roles, k.error[rows].T)
+                 if role not in gains and not np.isnan(col).all()}
+        out[name] = {"classes_merged": int(merged), "roles": roles}
+    return out
+
+
+def _merge_note(c: Compilation) -> list[str]:
+    """One note when classes were merged to fit the cores: how many, and the worst errors."""
+    k = c.classes
+    if k.unmerged_of is None:
+        return []
+    before = int(k.unmerged_of.max()) + 1
+    worst = []
+    for name, pe in _parameter_error(c).items():
+        if pe["roles"]:
+            role, e = max(pe["roles"].items(), key=lambda item: item[1]["max"])
+            worst.append(f"{name!r} {e['max']:.1%} on {role}")
+    return [f"the {before} parameter classes within --class-tolerance "
+            f"{c.options.class_tolerance:g} need more cores than the target has; merged to "
+            f"{k.n_classes} (least added error); worst relative current error per population: "
+            f"{', '.join(worst)} (report.json parameter_error)"]
+
+
 def _compile_notes(c: Compilation) -> list[str]:
-    """What the compile did that the user did not ask for: delays it cannot realise, the
-    synapses ``--max-fanin prune`` dropped, and a placement spread over more cores because full
-    cores ran out of keys."""
-    notes = []
+    """What the compile did that the user did not ask for: classes merged to fit the cores,
+    delays it cannot realise, the synapses ``--max-fanin prune`` dropped, and a placement spread
+    over more cores because full cores ran out of keys."""
+    notes = _merge_note(c)
     delayed = [f"{p.name!r} ({p.delay} steps)" for p in c.network.projections.values()
                if p.delay > 1]
     if delayed:
@@ -182,6 +219,7 @@ def build_report(c: Compilation) -> dict[str, Any]:
         "sram_per_neuron_limit": int(c.target.sram_usable),
         "weight_rel_error": _round(w.rel_error, 4),
         "bias_rel_error_max": _round(float(bias_err.max(initial=0.0)), 4),
+        "parameter_error": _parameter_error(c),
         "projections": [{"name": name, "synapses": int(w.requested_iw[name].size),
                          "kept": int(np.count_nonzero(w.code[name])),
                          "cam_entries": int(_cam_entries(c, name)),

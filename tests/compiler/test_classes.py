@@ -7,14 +7,14 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from neurocc.backends.target import load_target
 from neurocc.compiler.biasgen import assign_bias, bias_table
 from neurocc.compiler.circuits import (CircuitMap, CircuitOptions, PopulationCircuits,
                                        map_circuits)
-from neurocc.compiler.classes import assign_classes, class_biases
+from neurocc.compiler.classes import assign_classes, class_biases, fit_to_cores
 from neurocc.compiler.errors import TargetError
 from neurocc.compiler.ir import Network, Projection, make_population
 
@@ -182,3 +182,110 @@ def test_class_biases_realise_the_representatives_exactly():
             assert float(choice.realised) == classes.class_currents(k)[role]
             assert SE1.bias_current(choice.name, int(choice.coarse), int(choice.fine)) == \
                 float(choice.realised)
+
+
+# -- fitting the cores: the tolerance is a preference -------------------------------------------
+def _spread_net(n: int = 40) -> Network:
+    """A hidden population with n per-neuron membranes spread 30x (about n/2 classes at 5%)
+    and a small output population: far more classes than one SE2 chip's 4 cores."""
+    net = Network(dt=1e-4)
+    net.add_population(make_population("in", "input", 2))
+    net.add_population(make_population("h", "LIF", n, tau_mem=np.geomspace(1e-3, 3e-2, n),
+                                       bias=np.linspace(0.05, 0.3, n)))
+    net.add_population(make_population("o", "LIF", 4, tau_mem=5e-3))
+    rng = np.random.default_rng(0)
+    net.add_projection(Projection("in_h", "in", "h", sp.csr_array(rng.uniform(0.1, 1, (n, 2)))))
+    net.add_projection(Projection("h_o", "h", "o", sp.csr_array(rng.uniform(0.1, 1, (4, n)))))
+    return net.verify()
+
+
+def test_classes_beyond_the_cores_merge_to_exactly_the_cores_with_the_error_reported():
+    from neurocc.compiler import compile_model
+    from neurocc.compiler.circuits import precision_floors
+
+    net = _spread_net()
+    assert assign_classes(map_circuits(net, SE2), SE2).n_classes > 4
+    compiled = compile_model(net, "dynapse2", chips=1)
+    c, report = compiled.compilation, compiled.report
+    # every class holds fewer neurons than a core: the most classes that fit is one per core
+    assert report["parameter_classes"] == c.classes.n_classes == 4
+    assert report["parameter_classes"] < report["parameter_classes_lower_bound"]
+    merged = [n for n in report["notes"] if "merged to 4" in n]
+    assert len(merged) == 1 and "--class-tolerance 0.05" in merged[0]
+    # recomputed from the configured (coarse, fine) of each neuron's core, not from the classes
+    biases = {(core["chip"], core["core"]): {b["role"]: b for b in core["biases"]}
+              for core in report["cores"]}
+    floors = precision_floors(c.circuits)
+    gains = {st.gain_role for st in SE2.synapse_types}
+    offset = 0
+    for name, pc in c.circuits.populations.items():
+        rows = range(offset, offset + pc.size)
+        entry = report["parameter_error"][name]
+        roles = [r for r in pc.currents if r not in gains and SE2.bias_for_role(r) is not None]
+        assert sorted(entry["roles"]) == sorted(roles)
+        for role in roles:
+            realised = np.array([
+                SE2.bias_current(b["bias"], b["coarse"], b["fine"]) for b in
+                (biases[(int(c.placement.chip[i]), int(c.placement.core[i]))][role]
+                 for i in rows)])
+            x = pc.currents[role]
+            err = np.abs(realised - x) / np.maximum(x, floors.get(role, 0.0))
+            assert entry["roles"][role]["max"] == pytest.approx(err.max(), rel=1e-3, abs=1e-9)
+            assert entry["roles"][role]["mean"] == pytest.approx(err.mean(), rel=1e-3, abs=1e-9)
+        offset += pc.size
+    assert report["parameter_error"]["h"]["classes_merged"] > 0
+    assert max(e["max"] for e in report["parameter_error"]["h"]["roles"].values()) > 0.05
+    assert compile_model(net, "dynapse2", chips=1).files == compiled.files
+
+
+def _ratio_cost(values: np.ndarray, grid: np.ndarray) -> float:
+    """Independent cost of one merged class: members x the least, over every table value, worst
+    symmetric error |v - x| / min(v, x)."""
+    err = np.abs(grid[:, None] - values[None]) / np.minimum(grid[:, None], values[None])
+    return values.size * float(err.max(axis=1).min())
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_one_merge_picks_the_best_pair(seed):
+    """When one merge suffices (three classes, two cores) it is the best of all three pairs."""
+    rng = np.random.default_rng(seed)
+    centres = np.cumsum(rng.uniform(0.3, 1.5, 3))
+    values = 1e-10 * np.exp(np.concatenate([c + rng.uniform(0, 0.01, k) for c, k in
+                                            zip(centres, rng.permutation([1, 2, 2]))]))
+    cmap = _one_role_map(values)
+    classes = assign_classes(cmap, SE2, tolerance=0.03)
+    assume(classes.n_classes == 3)
+    caps = np.array([4, 4])
+    fit = fit_to_cores(classes, cmap, SE2, caps)
+    grid = bias_table(SE2, "SOIF_LEAK_N").distinct
+    grid = grid[grid > 0]
+
+    def total(class_of: np.ndarray) -> float:
+        return sum(_ratio_cost(values[class_of == k], grid) for k in np.unique(class_of))
+
+    options = [np.where(classes.class_of == b, a, classes.class_of)
+               for a, b in ((0, 1), (0, 2), (1, 2))]
+    assert fit.n_classes == 2
+    assert total(fit.class_of) == pytest.approx(min(total(o) for o in options), rel=1e-12)
+    # the representatives are that independent optimum, and table values
+    for k in range(2):
+        members = values[fit.class_of == k]
+        v = fit.representatives[k, 0]
+        assert v in grid
+        assert _ratio_cost(members, np.array([v])) == pytest.approx(_ratio_cost(members, grid))
+
+
+def test_merging_is_deterministic_and_leaves_fitting_classes_alone():
+    values = 1e-10 * np.geomspace(1, 40, 60)
+    cmap = _one_role_map(values)
+    classes = assign_classes(cmap, SE2, tolerance=0.02)
+    assert classes.n_classes > 8
+    assert fit_to_cores(classes, cmap, SE2, np.full(classes.n_classes, 256)) is classes
+    caps = np.array([32, 32, 31, 32])
+    a, b = fit_to_cores(classes, cmap, SE2, caps), fit_to_cores(classes, cmap, SE2, caps)
+    assert a.n_classes == 4 and np.array_equal(a.class_of, b.class_of)
+    assert np.array_equal(a.representatives, b.representatives)
+    assert np.array_equal(a.unmerged_of, classes.class_of)
+    err = np.abs(a.representatives[a.class_of, 0] - values) / values
+    assert np.allclose(a.error[:, 0], err)

@@ -119,8 +119,10 @@ def test_base_sum_error_does_not_grow_with_more_bits(core):
     budget = max(fan_in(w, post), 1)
     errors = [sq_err(quantize_base_sum(w, types, post, bits=k, cam_budget=budget), w)
               for k in (1, 2, 3, 4)]
+    # errors within a few rounding steps of the weights' energy are equal
+    slack = 1e-12 * float(np.sum(np.asarray(w, dtype=float) ** 2))
     for fewer, more in zip(errors, errors[1:]):
-        assert more <= fewer * (1 + RTOL) + 1e-300
+        assert more <= fewer * (1 + RTOL) + slack
 
 
 @FAST
