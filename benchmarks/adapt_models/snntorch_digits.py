@@ -10,16 +10,12 @@ Run ``python benchmarks/adapt_models/snntorch_digits.py`` (seeded, deterministic
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import nirtorch
 import snntorch as snn
 import torch
 
-import common
 import snntorch_training as st
 
-HERE = Path(__file__).resolve().parent
 BETA = 0.95
 EPOCHS = 30
 LR = 2e-3
@@ -34,19 +30,8 @@ def network() -> torch.nn.Sequential:
 
 
 def main() -> None:
-    common.seed_everything()
-    x_train, y_train, x_test, y_test = common.digits()
-    spikes = {"train": common.rate_code(x_train, 1), "test": common.rate_code(x_test, 2)}
-    net = network()
-    losses = st.train(net, spikes["train"], y_train, epochs=EPOCHS, lr=LR, batch=BATCH,
-                      seed=common.SEED)
-    acc = st.accuracy(net, spikes["test"], y_test)
-    print(f"float test accuracy {acc:.3f}")
-    graph = st.export(net, 64)
-    meta = {"float_test_accuracy": acc, "train_loss": losses, "epochs": EPOCHS, "lr": LR,
-            "batch": BATCH, "beta": BETA, "versions": common.versions(snn, nirtorch)}
-    common.save(HERE, "snntorch_digits", graph, spikes, {"train": y_train, "test": y_test}, meta)
-    print(f"wrote snntorch_digits, inputs {common.input_names(graph)}")
+    st.train_and_save("snntorch_digits", network, inputs=64, epochs=EPOCHS, lr=LR, batch=BATCH,
+                       meta={"beta": BETA})
 
 
 if __name__ == "__main__":

@@ -11,16 +11,12 @@ meets the parameter classes rather than the CAM. Three epochs of Adam (lr 2e-3) 
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import nirtorch
 import snntorch as snn
 import torch
 
-import common
 import snntorch_training as st
 
-HERE = Path(__file__).resolve().parent
 HIDDEN = 2550
 READOUT_FAN_IN = 64
 EPOCHS = 3
@@ -53,19 +49,7 @@ def network() -> torch.nn.Sequential:
 
 
 def main() -> None:
-    common.seed_everything()
-    x_train, y_train, x_test, y_test = common.digits()
-    spikes = {"train": common.rate_code(x_train, 1), "test": common.rate_code(x_test, 2)}
-    net = network()
-    losses = st.train(net, spikes["train"], y_train, epochs=EPOCHS, lr=LR, batch=BATCH,
-                      seed=common.SEED)
-    acc = st.accuracy(net, spikes["test"], y_test)
-    print(f"float test accuracy {acc:.3f}")
-    graph = st.export(net, 64)
-    meta = {"float_test_accuracy": acc, "train_loss": losses, "epochs": EPOCHS, "lr": LR,
-            "batch": BATCH, "versions": common.versions(snn, nirtorch)}
-    common.save(HERE, "snntorch_pertau", graph, spikes, {"train": y_train, "test": y_test}, meta)
-    print(f"wrote snntorch_pertau, inputs {common.input_names(graph)}")
+    st.train_and_save("snntorch_pertau", network, inputs=64, epochs=EPOCHS, lr=LR, batch=BATCH)
 
 
 if __name__ == "__main__":

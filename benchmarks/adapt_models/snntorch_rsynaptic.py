@@ -11,16 +11,12 @@ otherwise snnTorch's defaults (threshold 1, subtract reset, Linear bias), Adam (
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import nirtorch
 import snntorch as snn
 import torch
 
-import common
 import snntorch_training as st
 
-HERE = Path(__file__).resolve().parent
 HIDDEN = 23
 EPOCHS = 20
 LR = 2e-3
@@ -44,19 +40,7 @@ def network() -> torch.nn.Sequential:
 
 
 def main() -> None:
-    common.seed_everything()
-    x_train, y_train, x_test, y_test = common.digits(pool=2)
-    spikes = {"train": common.rate_code(x_train, 1), "test": common.rate_code(x_test, 2)}
-    net = network()
-    losses = st.train(net, spikes["train"], y_train, epochs=EPOCHS, lr=LR, batch=BATCH,
-                      seed=common.SEED)
-    acc = st.accuracy(net, spikes["test"], y_test)
-    print(f"float test accuracy {acc:.3f}")
-    graph = st.export(net, 16)
-    meta = {"float_test_accuracy": acc, "train_loss": losses, "epochs": EPOCHS, "lr": LR,
-            "batch": BATCH, "versions": common.versions(snn, nirtorch)}
-    common.save(HERE, "snntorch_rsynaptic", graph, spikes, {"train": y_train, "test": y_test}, meta)
-    print(f"wrote snntorch_rsynaptic, inputs {common.input_names(graph)}")
+    st.train_and_save("snntorch_rsynaptic", network, inputs=16, epochs=EPOCHS, lr=LR, batch=BATCH, pool=2)
 
 
 if __name__ == "__main__":

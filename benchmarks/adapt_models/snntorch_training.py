@@ -7,10 +7,19 @@ on the output spikes, Adam; accuracy is the class with the most output spikes.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, Callable
+
+import nirtorch
 import numpy as np
+import snntorch as snn
 import torch
 from snntorch import functional as SF
 from snntorch import utils
+
+import common
+
+HERE = Path(__file__).resolve().parent
 
 
 def output_spikes(net: torch.nn.Sequential, x: torch.Tensor) -> torch.Tensor:
@@ -102,3 +111,23 @@ def export(net: torch.nn.Sequential, inputs: int):
     without which snnTorch 1.0.0 + nirtorch 2.6 fail with "type mismatch: input.output: [[1 64]]"."""
     from snntorch.export_nir import export_to_nir
     return export_to_nir(net, torch.zeros(1, inputs), ignore_dims=[0])
+
+
+def train_and_save(name: str, network: Callable[[], torch.nn.Sequential], *, inputs: int,
+                   epochs: int, lr: float, batch: int, pool: int = 1,
+                   meta: dict[str, Any] | None = None) -> None:
+    """The whole script of one snnTorch model: seed, data (digits pooled ``pool`` x ``pool``),
+    build (after seeding), train, test, export and write ``NAME.*`` beside this file."""
+    common.seed_everything()
+    x_train, y_train, x_test, y_test = common.digits(pool=pool)
+    spikes = {"train": common.rate_code(x_train, 1), "test": common.rate_code(x_test, 2)}
+    net = network()
+    losses = train(net, spikes["train"], y_train, epochs=epochs, lr=lr, batch=batch,
+                   seed=common.SEED)
+    acc = accuracy(net, spikes["test"], y_test)
+    print(f"float test accuracy {acc:.3f}")
+    graph = export(net, inputs)
+    record = {"float_test_accuracy": acc, "train_loss": losses, "epochs": epochs, "lr": lr,
+              "batch": batch, **(meta or {}), "versions": common.versions(snn, nirtorch)}
+    common.save(HERE, name, graph, spikes, {"train": y_train, "test": y_test}, record)
+    print(f"wrote {name}, inputs {common.input_names(graph)}")
