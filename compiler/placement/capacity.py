@@ -87,8 +87,7 @@ def cores_error(problem: PlacementProblem, res: Resources) -> CapacityError:
         f"not enough cores: the {classes.size} parameter classes need {needed} cores of "
         f"{int(per_chip.max())} neurons{reserved} ({'; '.join(parts)}{more}), {short}",
         where=f"target {res.name}",
-        fix=f"pass --chips {chips}, or merge parameter classes (a larger --class-tolerance), "
-            f"or make the populations smaller")
+        fix=f"pass --chips {chips}, or make the populations smaller")
 
 
 def _cam_error(problem: PlacementProblem, res: Resources, over: np.ndarray) -> CapacityError:

@@ -27,7 +27,7 @@ def test_too_many_classes_for_the_cores():
     text = str(err.value)
     assert "not enough cores" in text and "need 5 cores" in text and "short by 1" in text
     assert "population 'a' (600)" in text and "population 'b' (500)" in text
-    assert "--chips 2" in text and "merge parameter classes" in text
+    assert "Fix: pass --chips 2" in text and "--class-tolerance" not in text
 
 
 def test_fan_in_over_the_cam_names_the_neurons_and_the_excess():
