@@ -166,11 +166,24 @@ def _merge_note(c: Compilation) -> list[str]:
             f"{', '.join(worst)} (report.json parameter_error)"]
 
 
+def _widened_note(c: Compilation) -> list[str]:
+    """One note when the bias table cannot realise some requests within --class-tolerance, so
+    that role's tolerance was widened (the classes pass never refuses for the tolerance)."""
+    wanted = c.options.class_tolerance
+    wide = [f"{role} {t:.1%}" for role, t in zip(c.classes.roles, c.classes.tolerance)
+            if t > wanted * (1 + 1e-6)]
+    if not wide:
+        return []
+    return [f"the bias generator realises some requests only coarser than --class-tolerance "
+            f"{wanted:g}, so these currents share classes within: {', '.join(wide)} "
+            f"(report.json parameter_error)"]
+
+
 def _compile_notes(c: Compilation) -> list[str]:
     """What the compile did that the user did not ask for: classes merged to fit the cores,
     delays it cannot realise, the synapses ``--max-fanin prune`` dropped, and a placement spread
     over more cores because full cores ran out of keys."""
-    notes = _merge_note(c)
+    notes = _widened_note(c) + _merge_note(c)
     delayed = [f"{p.name!r} ({p.delay} steps)" for p in c.network.projections.values()
                if p.delay > 1]
     if delayed:

@@ -17,6 +17,7 @@ from neurocc.compiler.circuits import (CircuitMap, CircuitOptions, PopulationCir
 from neurocc.compiler.classes import assign_classes, class_biases, fit_to_cores
 from neurocc.compiler.errors import TargetError
 from neurocc.compiler.ir import Network, Projection, make_population
+from networks import REPO
 
 SE1, SE2 = load_target("dynapse1"), load_target("dynapse2")
 
@@ -146,10 +147,13 @@ def test_unservable_requests_and_bad_tolerances_fail_clearly():
     with pytest.raises(TargetError) as info:
         assign_classes(cmap, SE2)
     assert "population 'p'" in str(info.value) and "SOIF_LEAK_N (I_tau_mem)" in str(info.value)
-    # In range but between two table values further apart than the tolerance allows.
+    # In range but between two table values further apart than the tolerance allows: the
+    # tolerance of that role widens to the table's distance (a preference, not a refusal).
     low = _one_role_map(np.array([5.086e-10]))
-    with pytest.raises(TargetError, match="more than the class tolerance 1.0%"):
-        assign_classes(low, SE2, tolerance=0.01)
+    widened = assign_classes(low, SE2, tolerance=0.01)
+    assert 0.01 < widened.tolerance[0] < 0.5
+    assert np.nanmax(widened.error) <= widened.tolerance[0]
+    assert widened.error[0, 0] == pytest.approx(widened.tolerance[0], rel=1e-6)
     with pytest.raises(TargetError, match="not in \\(0, 1\\)"):
         assign_classes(_one_role_map(np.array([1e-10])), SE2, tolerance=1.5)
 
@@ -289,3 +293,14 @@ def test_merging_is_deterministic_and_leaves_fitting_classes_alone():
     assert np.array_equal(a.unmerged_of, classes.class_of)
     err = np.abs(a.representatives[a.class_of, 0] - values) / values
     assert np.allclose(a.error[:, 0], err)
+
+
+def test_a_tolerance_finer_than_the_bias_table_widens_with_one_note():
+    """--class-tolerance below the bias generator's step is a preference: the compile widens the
+    roles the table cannot serve, says so once, and reports errors within the widened ones."""
+    from neurocc.compiler import CompileOptions, compile_model
+    report = compile_model(REPO / "examples" / "tiny.ncl", "dynapse2",
+                           options=CompileOptions(class_tolerance=0.001)).report
+    notes = [n for n in report["notes"] if "coarser than --class-tolerance 0.001" in n]
+    assert len(notes) == 1 and report["checker_ok"]
+    assert "I_tau_mem" in notes[0] or "I_gain_mem" in notes[0] or "I_ref" in notes[0]
