@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from neurocc.compiler.errors import NeuroccError
+from neurocc.compiler.files import check_regular_file
+from neurocc.compiler.limits import DEFAULT_MAX_MEMORY, JSON_EXPANSION
 
 _MISSING = object()
 
@@ -65,7 +67,11 @@ def parse_json(text: str, where: str, error: type[NeuroccError],
 
 
 def read_json(path: str | Path, what: str, error: type[NeuroccError]) -> Any:
-    """Read and :func:`parse_json` the JSON file ``path`` (``what`` names it in errors)."""
+    """Read and :func:`parse_json` the JSON file ``path`` (``what`` names it in errors): a
+    regular file whose parsed form fits the default memory budget (a FIFO given as ``--energy``
+    or ``--calibration`` is refused before it is opened, instead of blocking)."""
+    check_regular_file(path, max_bytes=DEFAULT_MAX_MEMORY // JSON_EXPANSION, what=what,
+                       fix="pass an existing JSON file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

@@ -329,6 +329,20 @@ def test_a_fifo_as_inputs_is_refused_without_blocking(cli, folder, tmp_path):
     assert "not a regular file" in line
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+@pytest.mark.parametrize("command", ["report", "compile"])
+def test_a_fifo_as_a_json_option_file_is_refused_without_blocking(cli, folder, tmp_path,
+                                                                   command):
+    """--energy and --calibration files are read through the one JSON reader, which refuses a
+    FIFO from os.stat alone (opening it would block)."""
+    os.mkfifo(tmp_path / "figures.json")
+    argv = (["report", str(folder), "--energy", str(tmp_path / "figures.json")]
+            if command == "report" else
+            ["compile", str(TINY), "-o", str(tmp_path / "o"), "--calibration",
+             str(tmp_path / "figures.json")])
+    assert "not a regular file" in one_error(*cli(argv)[::2])
+
+
 def test_integer_spike_counts_are_accepted(tmp_path):
     from neurocc.frontend.load import load_model
     from neurocc.runtime.verify import load_stimulus
